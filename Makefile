@@ -1,0 +1,88 @@
+# beyond: one static monitor binary with its guests embedded.
+#   make            build build/beyond
+#   make test       install what is missing, build, run every test suite
+#   make bench      install what is missing, build, run the benchmarks
+#   make nested-test  the test suite inside a nested QEMU guest (NPT)
+
+BUILD    := build
+CC       := musl-gcc
+GUEST_CC := gcc
+TEST_CC  := gcc
+NASM     := nasm
+LD       := ld
+
+# musl-gcc does not search /usr/include: give it the kernel's uapi headers only.
+KINC     := $(BUILD)/kinclude
+WARN     := -Wall -Wextra -Werror
+CFLAGS   := -std=gnu11 -O2 -g $(WARN) -D_GNU_SOURCE -I. -MMD -MP
+HV_CFLAGS := $(CFLAGS) -I$(KINC)
+LDFLAGS  := -static -pthread
+
+GUEST_CFLAGS := -std=gnu11 -O2 -g $(WARN) -I. -ffreestanding -fno-pic -fno-pie \
+	-fno-stack-protector -mno-red-zone -mcmodel=small -fno-asynchronous-unwind-tables \
+	-fcf-protection=none -MMD -MP
+GUEST_LDFLAGS := -nostdlib -static -no-pie -z max-page-size=4096 -z noexecstack -T linker.ld
+
+# Debian packages the build and the tests need; modules add to this list.
+DEB_PACKAGES := musl-tools nasm libcriterion-dev linux-libc-dev make gcc binutils
+
+all: $(BUILD)/beyond
+
+# --- modules -----------------------------------------------------------------
+HV_SRCS := $(wildcard hv/*.c) $(wildcard mm/*.c)
+include blk/blk.mk
+include guest-runtime/guests.mk
+
+MON_SRCS := $(HV_SRCS) $(BLK_SRCS)
+MON_OBJS := $(MON_SRCS:%.c=$(BUILD)/mon/%.o)
+
+$(BUILD)/beyond: $(MON_OBJS) $(BUILD)/mon/builtin_guests.o
+	$(CC) $(LDFLAGS) -o $@ $^ $(BLK_LIBS)
+
+$(BUILD)/mon/%.o: %.c | $(KINC)/.ok
+	@mkdir -p $(dir $@)
+	$(CC) $(HV_CFLAGS) $(BLK_CFLAGS) -c -o $@ $<
+
+$(KINC)/.ok:
+	@mkdir -p $(KINC)
+	ln -sfn /usr/include/linux $(KINC)/linux
+	ln -sfn /usr/include/x86_64-linux-gnu/asm $(KINC)/asm
+	ln -sfn /usr/include/asm-generic $(KINC)/asm-generic
+	@touch $@
+
+# --- dependencies --------------------------------------------------------------
+# Installs missing Debian packages when run as root with apt; otherwise names them.
+deps:
+	@missing=""; for p in $(sort $(DEB_PACKAGES)); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing:$$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+		else echo "missing Debian packages:$$missing (install them as root)"; exit 1; fi; \
+	fi
+
+# --- tests -------------------------------------------------------------------
+UNIT_SRCS := $(wildcard tests/unit/*.c)
+UNIT_LIB  := hv/elf_loader.c hv/range.c mm/pagetable.c
+
+$(BUILD)/tests/hv.crit: $(UNIT_SRCS) $(UNIT_LIB) | $(KINC)/.ok
+	@mkdir -p $(dir $@)
+	$(TEST_CC) $(CFLAGS) -I$(KINC) -o $@ $(UNIT_SRCS) $(UNIT_LIB) -lcriterion
+
+TEST_BINS := $(BUILD)/tests/hv.crit $(BLK_TEST_BINS)
+
+test: deps
+	$(MAKE) all $(TEST_BINS) test-guests
+	tests/run-all.sh
+
+bench: deps
+	$(MAKE) all
+	$(BUILD)/beyond bench tlb
+
+clean:
+	rm -rf $(BUILD)
+
+.PHONY: all deps test bench clean test-guests nested-test
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
