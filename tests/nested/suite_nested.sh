@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# The test suite inside a QEMU (TCG) guest whose Linux KVM uses AMD nested
+# paging (npt=1), then shadow paging (npt=0): builds an initramfs, boots it,
+# and turns the guest's NESTED-RESULT console lines into harness results.
+# A hang, panic or timeout is a failure with the console tail printed.
+source "$(dirname "$0")/../harness.sh"
+here=$T_ROOT/tests/nested
+out=$T_ROOT/build/nested
+console=$out/console.log
+# Whole-boot limit; the full run takes a few minutes under TCG.
+limit=${NESTED_TIMEOUT:-450}
+
+finish() { t_done; exit; }
+
+if [ ! -x "$BEYOND" ]; then
+	t_fail "beyond-binary" "$BEYOND is missing: build it with make"
+	finish
+fi
+if ! "$here/deps.sh"; then
+	t_fail "packages" "could not install the nested test's Debian packages"
+	finish
+fi
+mkdir -p "$out"
+if ! "$here/mkinitramfs.sh" "$BEYOND" "$out"; then
+	t_fail "initramfs" "mkinitramfs.sh failed"
+	finish
+fi
+
+echo "  booting QEMU (TCG, -cpu max: SVM with NPT); console in $console"
+start=$(date +%s)
+# -nographic puts ttyS0 on stdio; stdin is /dev/null so nothing reaches
+# QEMU's monitor. panic=-1 with -no-reboot turns a guest panic into an exit.
+timeout -k 10 "$limit" qemu-system-x86_64 -accel tcg -cpu max -m 2048 -smp 2 \
+	-nographic -no-reboot -nic none \
+	-kernel "$out/vmlinuz" -initrd "$out/initramfs.cpio.gz" \
+	-append 'console=ttyS0 panic=-1 loglevel=4 oops=panic' \
+	</dev/null >"$console" 2>&1
+qemu_status=$?
+elapsed=$(($(date +%s) - start))
+
+# The serial line ends lines with CRLF.
+clean=$out/console.clean
+tr -d '\r' <"$console" >"$clean"
+grep -a '^NESTED-INFO ' "$clean" | sed 's/^NESTED-INFO /  info: /'
+echo "  info: QEMU ran ${elapsed}s, exit status $qemu_status"
+
+results=0
+while read -r _ verdict name reason; do
+	results=$((results + 1))
+	case $verdict in
+	PASS) t_pass "$name" ;;
+	SKIP) t_skip "$name" "$reason" ;;
+	*) t_fail "$name" "$reason" ;;
+	esac
+done < <(grep -a '^NESTED-RESULT ' "$clean")
+
+done_line=$(grep -a '^NESTED-DONE ' "$clean" | tail -n 1)
+if [ -z "$done_line" ]; then
+	if [ "$qemu_status" -eq 124 ] || [ "$qemu_status" -eq 137 ]; then
+		why="timed out after ${limit}s"
+	elif grep -aq 'Kernel panic' "$clean"; then
+		why="guest kernel panicked"
+	else
+		why="guest stopped early (QEMU exit status $qemu_status)"
+	fi
+	t_fail "completed" "no NESTED-DONE: $why; console tail follows"
+	tail -n 40 "$clean" | sed 's/^/  | /'
+elif [ "${done_line#NESTED-DONE }" != "$results" ]; then
+	t_fail "completed" "guest reported ${done_line#NESTED-DONE } results, host read $results (garbled console?)"
+elif [ "$qemu_status" -ne 0 ]; then
+	t_fail "completed" "QEMU exit status $qemu_status after NESTED-DONE"
+else
+	t_pass "completed"
+fi
+finish
