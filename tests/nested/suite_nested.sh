@@ -27,7 +27,15 @@ if ! "$here/mkinitramfs.sh" "$BEYOND" "$out"; then
 fi
 
 echo "  booting QEMU (TCG, -cpu max: SVM with NPT); console in $console"
-start=$(date +%s)
+start=$(date +%s%N)
+: >"$console"
+# Boot time as seen from outside: until init's first report reaches the console.
+(
+	while ! grep -aq 'NESTED-INFO booted' "$console"; do sleep 0.1; done
+	echo $((($(date +%s%N) - start) / 1000000)) >"$out/boot-ms"
+) &
+watcher=$!
+rm -f "$out/boot-ms"
 # -nographic puts ttyS0 on stdio; stdin is /dev/null so nothing reaches
 # QEMU's monitor. panic=-1 with -no-reboot turns a guest panic into an exit.
 timeout -k 10 "$limit" qemu-system-x86_64 -accel tcg -cpu max -m 2048 -smp 2 \
@@ -36,13 +44,16 @@ timeout -k 10 "$limit" qemu-system-x86_64 -accel tcg -cpu max -m 2048 -smp 2 \
 	-append 'console=ttyS0 panic=-1 loglevel=4 oops=panic' \
 	</dev/null >"$console" 2>&1
 qemu_status=$?
-elapsed=$(($(date +%s) - start))
+elapsed=$((($(date +%s%N) - start) / 1000000))
+kill "$watcher" 2>/dev/null
+wait "$watcher" 2>/dev/null
 
 # The serial line ends lines with CRLF.
 clean=$out/console.clean
 tr -d '\r' <"$console" >"$clean"
 grep -a '^NESTED-INFO ' "$clean" | sed 's/^NESTED-INFO /  info: /'
-echo "  info: QEMU ran ${elapsed}s, exit status $qemu_status"
+ms() { printf '%d.%03ds' $(($1 / 1000)) $(($1 % 1000)); }
+echo "  info: QEMU ran $(ms "$elapsed") (booted to init's first line in $( [ -s "$out/boot-ms" ] && ms "$(cat "$out/boot-ms")" || echo '?')), exit status $qemu_status"
 
 results=0
 while read -r _ verdict name reason; do
