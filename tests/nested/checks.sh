@@ -1,10 +1,10 @@
 # In-guest checks for one kvm_amd mode (POSIX sh, sourced after report.sh):
-#   run_checks npt|shadow
+#   run_checks LABEL [MMU]   (LABEL npt or shadow; MMU defaults to LABEL)
 # Drives the static beyond binary through every built-in guest, the hostile
 # guests and the TLB benchmark's MMU detection. Timings are never checked:
 # under TCG they mean nothing.
-B=/bin/beyond
-O=/tmp/out E=/tmp/err
+B=${BEYOND_BIN:-/bin/beyond}
+O=${TMPDIR:-/tmp}/out E=${TMPDIR:-/tmp}/err
 # Guard against a hung monitor; a kill shows as status 137/143.
 RUN_LIMIT=90
 
@@ -54,7 +54,7 @@ check_guest() {
 }
 
 run_checks() {
-	mode=$1
+	mode=$1 mmu=${2:-$1}
 	check_ok "$mode/version" version
 	brun guests
 	missing=
@@ -79,18 +79,18 @@ run_checks() {
 	done
 
 	# The benchmark must see which MMU this KVM uses; its numbers are ignored.
-	json=/tmp/tlb-$mode.json
+	json=${TMPDIR:-/tmp}/tlb-$mode.json
 	rm -f $json
 	brun bench tlb --quick --sizes 16M --reps 1 --json $json
 	if [ $st -ne 0 ]; then
 		r_fail "$mode/bench-tlb-mmu" "beyond bench tlb: $(why)"
 	elif ! [ -s $json ]; then
 		r_fail "$mode/bench-tlb-mmu" "no JSON written to $json"
-	elif ! grep -q "^mmu: $mode\$" $O; then
-		r_fail "$mode/bench-tlb-mmu" "no 'mmu: $mode' line: $(grep '^mmu' $O || tail -c 200 $O)"
-	elif ! grep -Eq "\"mmu\" *: *\"$mode\"" $json; then
-		r_fail "$mode/bench-tlb-mmu" "no \"mmu\": \"$mode\" in $json: $(grep -o '"mmu"[^,}]*' $json | sort -u | tr '\n' ' ')"
-	elif grep -o '"mmu" *: *"[a-z]*"' $json | grep -vq "\"$mode\""; then
+	elif ! grep -q "^mmu: $mmu\$" $O; then
+		r_fail "$mode/bench-tlb-mmu" "no 'mmu: $mmu' line: $(grep '^mmu' $O || tail -c 200 $O)"
+	elif ! grep -Eq "\"mmu\" *: *\"$mmu\"" $json; then
+		r_fail "$mode/bench-tlb-mmu" "no \"mmu\": \"$mmu\" in $json: $(grep -o '"mmu"[^,}]*' $json | sort -u | tr '\n' ' ')"
+	elif grep -o '"mmu" *: *"[a-z]*"' $json | grep -vq "\"$mmu\""; then
 		r_fail "$mode/bench-tlb-mmu" "JSON records disagree on mmu: $(grep -o '"mmu" *: *"[a-z]*"' $json | sort -u | tr '\n' ' ')"
 	else
 		r_pass "$mode/bench-tlb-mmu"
