@@ -15,13 +15,13 @@ LD       := ld
 KINC     := $(BUILD)/kinclude
 WARN     := -Wall -Wextra -Werror
 CFLAGS   := -std=gnu11 -O2 -g $(WARN) -D_GNU_SOURCE -I. -MMD -MP
-HV_CFLAGS := $(CFLAGS) -I$(KINC)
+HV_CFLAGS := $(CFLAGS) -isystem $(KINC)
 LDFLAGS  := -static -pthread
 
 GUEST_CFLAGS := -std=gnu11 -O2 -g $(WARN) -I. -ffreestanding -fno-pic -fno-pie \
 	-fno-stack-protector -mno-red-zone -mcmodel=small -fno-asynchronous-unwind-tables \
 	-fcf-protection=none -MMD -MP
-GUEST_LDFLAGS := -nostdlib -static -no-pie -z max-page-size=4096 -z noexecstack -T linker.ld
+GUEST_LDFLAGS := -nostdlib -static -no-pie -Wl,--build-id=none -z max-page-size=4096 -z noexecstack -T linker.ld
 
 # Debian packages the build and the tests need; modules add to this list.
 DEB_PACKAGES := musl-tools nasm libcriterion-dev linux-libc-dev make gcc binutils
@@ -69,7 +69,7 @@ UNIT_LIB  := hv/elf_loader.c hv/range.c mm/pagetable.c
 
 $(BUILD)/tests/hv.crit: $(UNIT_SRCS) $(UNIT_LIB) | $(KINC)/.ok
 	@mkdir -p $(dir $@)
-	$(TEST_CC) $(CFLAGS) -I$(KINC) -o $@ $(UNIT_SRCS) $(UNIT_LIB) -lcriterion
+	$(TEST_CC) $(CFLAGS) -isystem $(KINC) -o $@ $(UNIT_SRCS) $(UNIT_LIB) -lcriterion
 
 TEST_BINS := $(BUILD)/tests/hv.crit $(BLK_TEST_BINS)
 

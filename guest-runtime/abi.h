@@ -1,0 +1,94 @@
+/*
+ * The beyond guest ABI: shared by the monitor (hv/) and the guest runtime.
+ *
+ * A guest is a static ELF64 x86-64 image linked with linker.ld. It carries a
+ * PT_NOTE of type BEYOND_NOTE_TYPE, name "beyond", whose descriptor is a
+ * struct beyond_note; the loader refuses images without it or with another
+ * ABI version.
+ *
+ * Every vCPU enters at e_entry in 64-bit mode at CPL3 with IOPL=3, RFLAGS.IF=0,
+ * RSP at the top of its own stack, RDI = vCPU id. Guest memory is identity
+ * mapped (virtual == guest-physical) with one leaf size for all of RAM.
+ *
+ * A hypercall is `outl` of the guest-physical address of its argument struct
+ * to port BEYOND_HC_PORT_BASE + number. Argument structs must lie entirely
+ * inside guest RAM below 4 GiB (the port value is 32 bits). A call whose
+ * struct or buffers fall outside guest RAM ends the guest.
+ */
+#ifndef BEYOND_ABI_H
+#define BEYOND_ABI_H
+
+#include <stdint.h>
+
+#define BEYOND_ABI_VERSION 1
+
+#define BEYOND_NOTE_NAME "beyond"
+#define BEYOND_NOTE_TYPE 0x62796e64u /* "bynd" */
+
+struct beyond_note {
+	uint32_t abi_version;
+	uint32_t reserved;
+	/* Guest address of 32 handler addresses for exception vectors 0..31;
+	 * the monitor points the IDT at them (they run at CPL0). */
+	uint64_t exception_handlers;
+};
+
+#define BEYOND_HC_PORT_BASE 0x500
+
+enum beyond_hypercall {
+	BEYOND_HC_CONSOLE = 0, /* struct beyond_hc_console */
+	BEYOND_HC_EXIT = 1,    /* struct beyond_hc_exit: ends the whole guest */
+	BEYOND_HC_BOOTINFO = 2, /* struct beyond_hc_bootinfo */
+	BEYOND_HC_FAULT = 3,   /* struct beyond_hc_fault: ends the whole guest */
+	BEYOND_HC_PARK = 4,    /* no struct: this vCPU stops for good */
+	BEYOND_HC_COUNT
+};
+
+struct beyond_hc_console {
+	uint64_t buf; /* guest address */
+	uint64_t len; /* at most BEYOND_CONSOLE_MAX per call */
+};
+#define BEYOND_CONSOLE_MAX 4096
+
+struct beyond_hc_exit {
+	uint64_t code;
+};
+
+/*
+ * BOOTINFO: the monitor writes a struct beyond_bootinfo at `buf`, followed
+ * by the NUL-terminated argument strings; argv[i] are guest addresses inside
+ * the buffer. `ret` is 0, or the size needed when `len` was too small.
+ */
+struct beyond_hc_bootinfo {
+	uint64_t buf;
+	uint64_t len;
+	uint64_t ret;
+};
+
+#define BEYOND_MAX_ARGS 32
+
+struct beyond_bootinfo {
+	uint32_t abi_version;
+	uint32_t vcpu_id;      /* of the caller */
+	uint32_t vcpu_count;
+	uint32_t guest_page_size_log2; /* leaf size of the identity map: 12, 21 or 30 */
+	uint64_t mem_size;     /* guest RAM bytes, from address 0 */
+	uint64_t heap_start;   /* first free byte after the image */
+	uint64_t heap_end;     /* first byte of monitor-owned memory at the top */
+	uint64_t tsc_hz;
+	uint64_t argc;
+	uint64_t argv[BEYOND_MAX_ARGS]; /* argv[0] is the guest's name */
+};
+
+/* Written by the CPL0 exception stubs of boot/. */
+struct beyond_hc_fault {
+	uint64_t vector;
+	uint64_t error_code;
+	uint64_t rip;
+	uint64_t cs;
+	uint64_t rflags;
+	uint64_t rsp;
+	uint64_t cr2;
+};
+
+#endif

@@ -1,0 +1,43 @@
+# Guest images: boot/ stubs + guest-runtime/ linked with linker.ld, one per
+# guest-runtime/guests/*.c, embedded into the monitor as built-in guests.
+
+RT_OBJS := $(patsubst boot/%.asm,$(BUILD)/guest/boot/%.o,$(wildcard boot/*.asm)) \
+	   $(patsubst guest-runtime/%.c,$(BUILD)/guest/rt/%.o,$(wildcard guest-runtime/*.c))
+GUEST_SRCS := $(wildcard guest-runtime/guests/*.c)
+GUEST_NAMES := $(basename $(notdir $(GUEST_SRCS)))
+GUEST_ELFS := $(GUEST_NAMES:%=$(BUILD)/guests/%.elf)
+
+$(BUILD)/guest/boot/%.o: boot/%.asm
+	@mkdir -p $(dir $@)
+	$(NASM) -f elf64 -o $@ $<
+
+$(BUILD)/guest/rt/%.o: guest-runtime/%.c
+	@mkdir -p $(dir $@)
+	$(GUEST_CC) $(GUEST_CFLAGS) -c -o $@ $<
+
+$(BUILD)/guests/%.elf: $(BUILD)/guest/rt/guests/%.o $(RT_OBJS) linker.ld
+	@mkdir -p $(dir $@)
+	$(GUEST_CC) $(GUEST_LDFLAGS) -o $@ $< $(RT_OBJS) -lgcc
+
+# The table of built-in guests: name, one-line description (the source's
+# "guest:" comment) and the image, as a nasm file of incbin's.
+$(BUILD)/mon/builtin_guests.asm: $(GUEST_ELFS) $(GUEST_SRCS) guest-runtime/guests.mk
+	@mkdir -p $(dir $@)
+	@{ echo 'section .rodata'; echo 'align 8'; \
+	   echo 'global builtin_guests, builtin_guest_count'; \
+	   echo 'builtin_guests:'; \
+	   for g in $(GUEST_NAMES); do echo "  dq name_$$g, desc_$$g, image_$$g, image_$${g}_end - image_$$g"; done; \
+	   echo "builtin_guest_count: dq $(words $(GUEST_NAMES))"; \
+	   for g in $(GUEST_NAMES); do \
+	     d=$$(sed -n 's|^/\* guest: \(.*\) \*/$$|\1|p' guest-runtime/guests/$$g.c | head -n 1); \
+	     echo "name_$$g: db \"$$g\", 0"; \
+	     echo "desc_$$g: db \"$$d\", 0"; \
+	     echo 'align 16'; \
+	     echo "image_$$g: incbin \"$(BUILD)/guests/$$g.elf\""; \
+	     echo "image_$${g}_end:"; \
+	   done; echo 'section .note.GNU-stack noalloc noexec nowrite progbits'; } > $@
+
+$(BUILD)/mon/builtin_guests.o: $(BUILD)/mon/builtin_guests.asm
+	$(NASM) -f elf64 -o $@ $<
+
+test-guests: $(GUEST_ELFS)

@@ -1,0 +1,81 @@
+/* beyond: the command line. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include "blk/blk_cli.h"
+#include "guest-runtime/abi.h"
+#include "hv/commands.h"
+#include "hv/guests.h"
+
+#define BEYOND_VERSION "0.1"
+
+static const char main_usage[] =
+	"usage: beyond COMMAND [ARGS...]\n"
+	"  run [OPTIONS] GUEST [ARGS...]   run a guest (beyond run --help)\n"
+	"  guests                          list the built-in guests\n"
+	"  bench blk [OPTIONS]             benchmark the block store\n"
+	"  blk SUBCOMMAND ...              manage deduplicated disks (beyond blk --help)\n"
+	"  version                         print version and guest ABI version\n";
+
+int usage_error(const char *usage, const char *fmt, ...)
+{
+	if (fmt) {
+		va_list ap;
+		va_start(ap, fmt);
+		fputs("beyond: ", stderr);
+		vfprintf(stderr, fmt, ap);
+		fputc('\n', stderr);
+		va_end(ap);
+	}
+	fputs(usage, stderr);
+	return STATUS_USAGE;
+}
+
+int setup_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("beyond: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	return STATUS_SETUP_ERROR;
+}
+
+static int cmd_guests(void)
+{
+	for (uint64_t i = 0; i < builtin_guest_count; i++)
+		printf("%-10s %s\n", builtin_guests[i].name, builtin_guests[i].description);
+	return 0;
+}
+
+static int cmd_bench(int argc, char **argv)
+{
+	if (argc >= 2 && strcmp(argv[1], "blk") == 0)
+		return blk_bench_main(argc - 1, argv + 1);
+	return usage_error(main_usage, "bench: name a suite (blk)");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		return usage_error(main_usage, NULL);
+	const char *cmd = argv[1];
+	if (strcmp(cmd, "run") == 0)
+		return cmd_run(argc - 1, argv + 1);
+	if (strcmp(cmd, "guests") == 0)
+		return cmd_guests();
+	if (strcmp(cmd, "bench") == 0)
+		return cmd_bench(argc - 1, argv + 1);
+	if (strcmp(cmd, "blk") == 0)
+		return blk_cli_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "version") == 0) {
+		printf("beyond %s (guest ABI %d)\n", BEYOND_VERSION, BEYOND_ABI_VERSION);
+		return 0;
+	}
+	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+		fputs(main_usage, stdout);
+		return 0;
+	}
+	return usage_error(main_usage, "unknown command '%s'", cmd);
+}

@@ -1,0 +1,247 @@
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+#include "hv/hypercall.h"
+#include "hv/range.h"
+#include "hv/vcpu.h"
+#include "hv/vm.h"
+#include "hv/x86.h"
+#include "mm/layout.h"
+#include "mm/pagetable.h"
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static int check_config(const struct vm_config *c, struct kvm_host *kvm, char *err, size_t errlen)
+{
+	if (c->vcpus < 1 || c->vcpus > LAYOUT_MAX_VCPUS || (int)c->vcpus > kvm->max_vcpus)
+		return fail(err, errlen, "--vcpus must be 1..%d here", kvm->max_vcpus < LAYOUT_MAX_VCPUS
+			    ? kvm->max_vcpus : LAYOUT_MAX_VCPUS);
+	if (c->guest_page == PT_1G && !kvm->has_pdpe1gb)
+		return fail(err, errlen, "guest 1g pages are not available: this KVM does not offer "
+			    "pdpe1gb (KVM_GET_SUPPORTED_CPUID)");
+	if (c->mem_size % c->guest_page != 0)
+		return fail(err, errlen, "--mem must be a multiple of the guest page size (%lu KiB)",
+			    (unsigned long)(c->guest_page >> 10));
+	if (c->mem_size < (4ull << 20))
+		return fail(err, errlen, "--mem must be at least 4M");
+	return 0;
+}
+
+/* Places the page tables at the top of RAM and the vCPU stacks after the image. */
+static int layout_ram(struct vm *vm, char *err, size_t errlen)
+{
+	uint64_t mem = vm->cfg.mem_size;
+	uint64_t pt_base = (mem - pt_bytes(mem, vm->cfg.guest_page)) & ~(PT_4K - 1);
+	uint64_t stacks;
+	if (!align_up_checked(vm->image.end, PT_4K, &stacks))
+		return fail(err, errlen, "image end out of range");
+	uint64_t stacks_end = stacks + vm->cfg.vcpus * LAYOUT_STACK_SIZE;
+	if (stacks_end > pt_base)
+		return fail(err, errlen, "--mem %lu MiB is too small for the image, %u stacks and page tables",
+			    (unsigned long)(mem >> 20), vm->cfg.vcpus);
+	if (stacks_end > (4ull << 30))
+		return fail(err, errlen, "image too large: vCPU stacks must lie below 4 GiB");
+	vm->stacks_start = stacks;
+	vm->heap_start = stacks_end;
+	vm->heap_end = pt_base;
+	vm->cr3 = pt_build(vm->mem.base, mem, vm->cfg.guest_page, pt_base);
+	return 0;
+}
+
+int vm_create(struct vm *vm, struct kvm_host *kvm, const struct vm_config *cfg, char *err,
+	      size_t errlen)
+{
+	memset(vm, 0, sizeof(*vm));
+	vm->fd = -1;
+	vm->kvm = kvm;
+	vm->cfg = *cfg;
+	pthread_mutex_init(&vm->lock, NULL);
+	pthread_cond_init(&vm->changed, NULL);
+	if (check_config(cfg, kvm, err, errlen))
+		return -1;
+	if (guest_mem_alloc(&vm->mem, cfg->mem_size, cfg->host_pages, cfg->populate, err, errlen))
+		return -1;
+
+	/* Images may use RAM from LAYOUT_IMAGE_MIN up to what the page tables leave. */
+	uint64_t load_max = cfg->mem_size - pt_bytes(cfg->mem_size, cfg->guest_page);
+	char why[256];
+	if (elf_load(cfg->image, cfg->image_size, vm->mem.base, LAYOUT_IMAGE_MIN, load_max, &vm->image,
+		     why, sizeof(why)))
+		return fail(err, errlen, "bad guest image %s: %s", cfg->name, why);
+	if (layout_ram(vm, err, errlen))
+		return -1;
+	x86_setup_tables(vm);
+
+	vm->fd = ioctl(kvm->fd, KVM_CREATE_VM, 0);
+	if (vm->fd < 0)
+		return fail(err, errlen, "KVM_CREATE_VM: %s", strerror(errno));
+	struct kvm_userspace_memory_region region = {
+		.slot = 0, .guest_phys_addr = 0, .memory_size = cfg->mem_size,
+		.userspace_addr = (uintptr_t)vm->mem.base,
+	};
+	if (ioctl(vm->fd, KVM_SET_USER_MEMORY_REGION, &region) < 0)
+		return fail(err, errlen, "KVM_SET_USER_MEMORY_REGION: %s", strerror(errno));
+
+	hypercall_register_core(vm);
+	vm->vcpus = calloc(cfg->vcpus, sizeof(*vm->vcpus));
+	if (!vm->vcpus)
+		return fail(err, errlen, "out of memory");
+	for (unsigned i = 0; i < cfg->vcpus; i++) {
+		vm->vcpus[i].fd = -1;
+		if (vcpu_create(vm, i, err, errlen))
+			return -1;
+	}
+	return 0;
+}
+
+void vm_destroy(struct vm *vm)
+{
+	for (unsigned i = 0; vm->vcpus && i < vm->cfg.vcpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+		if (v->run)
+			munmap(v->run, vm->kvm->vcpu_mmap_size);
+		if (v->fd >= 0)
+			close(v->fd);
+	}
+	free(vm->vcpus);
+	if (vm->fd >= 0)
+		close(vm->fd);
+	guest_mem_free(&vm->mem);
+	pthread_mutex_destroy(&vm->lock);
+	pthread_cond_destroy(&vm->changed);
+	memset(vm, 0, sizeof(*vm));
+	vm->fd = -1;
+}
+
+static void kick_all(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->cfg.vcpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+		__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+		if (v->thread)
+			pthread_kill(v->thread, VCPU_KICK_SIGNAL);
+	}
+}
+
+static void end_locked(struct vm *vm, int status, const char *reason)
+{
+	if (vm->ended)
+		return;
+	__atomic_store_n(&vm->ended, 1, __ATOMIC_RELEASE);
+	vm->status = status;
+	snprintf(vm->reason, sizeof(vm->reason), "%s", reason);
+	pthread_cond_broadcast(&vm->changed);
+	kick_all(vm);
+}
+
+void vm_end(struct vm *vm, int status, const char *fmt, ...)
+{
+	char reason[sizeof(vm->reason)];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	pthread_mutex_lock(&vm->lock);
+	end_locked(vm, status, reason);
+	pthread_mutex_unlock(&vm->lock);
+}
+
+void vm_crash(struct vcpu *v, const char *fmt, ...)
+{
+	struct vm *vm = v->vm;
+	char reason[sizeof(vm->reason)];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	pthread_mutex_lock(&vm->lock);
+	if (!vm->ended)
+		x86_dump_regs(v, vm->dump, sizeof(vm->dump));
+	end_locked(vm, VM_STATUS_ABNORMAL, reason);
+	pthread_mutex_unlock(&vm->lock);
+}
+
+void vm_register_hypercall(struct vm *vm, unsigned nr, hypercall_fn fn)
+{
+	if (nr < BEYOND_HC_COUNT)
+		vm->hypercalls[nr] = fn;
+}
+
+int vm_register_mmio(struct vm *vm, uint64_t base, uint64_t len, mmio_fn fn, void *opaque)
+{
+	if (vm->n_mmio == VM_MAX_MMIO || base < vm->cfg.mem_size)
+		return -1;
+	vm->mmio[vm->n_mmio++] = (struct mmio_region){ base, len, fn, opaque };
+	return 0;
+}
+
+void *vm_guest_buffer(struct vcpu *v, const char *what, uint64_t gpa, uint64_t len)
+{
+	void *p = guest_mem_ptr(&v->vm->mem, gpa, len);
+	if (!p)
+		vm_end(v->vm, VM_STATUS_ABNORMAL,
+		       "bad hypercall from vCPU %u: %s [%#lx, +%#lx) is outside guest RAM (%lu MiB)", v->id,
+		       what, (unsigned long)gpa, (unsigned long)len, (unsigned long)(v->vm->mem.size >> 20));
+	return p;
+}
+
+int vm_copy_from_guest(struct vcpu *v, const char *what, void *dst, uint64_t gpa, uint64_t len)
+{
+	void *p = vm_guest_buffer(v, what, gpa, len);
+	if (!p)
+		return -1;
+	memcpy(dst, p, len);
+	return 0;
+}
+
+static void wait_for_end(struct vm *vm)
+{
+	struct timespec deadline;
+	char reason[64];
+	double t = vm->cfg.timeout;
+	snprintf(reason, sizeof(reason), "timeout after %g s", t);
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += (time_t)t;
+	deadline.tv_nsec += (long)((t - (time_t)t) * 1e9);
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&vm->lock);
+	while (!vm->ended) {
+		if (t <= 0) {
+			pthread_cond_wait(&vm->changed, &vm->lock);
+		} else if (pthread_cond_timedwait(&vm->changed, &vm->lock, &deadline) == ETIMEDOUT) {
+			end_locked(vm, VM_STATUS_ABNORMAL, reason);
+		}
+	}
+	pthread_mutex_unlock(&vm->lock);
+}
+
+int vm_run(struct vm *vm)
+{
+	unsigned started = 0;
+	for (; started < vm->cfg.vcpus; started++)
+		if (vcpu_start(&vm->vcpus[started]) != 0) {
+			vm_end(vm, VM_STATUS_ABNORMAL, "cannot start vCPU thread %u", started);
+			break;
+		}
+	wait_for_end(vm);
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(vm->vcpus[i].thread, NULL);
+	return vm->status;
+}

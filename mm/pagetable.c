@@ -1,0 +1,64 @@
+#include <string.h>
+#include "mm/pagetable.h"
+
+#define ENTRIES 512
+#define TABLE_FLAGS (PTE_P | PTE_RW | PTE_US)
+
+static uint64_t tables_at_level(uint64_t mem_size, int shift)
+{
+	/* One table per 512 entries of 2^shift bytes each. */
+	uint64_t span = 1ull << (shift + 9);
+	return (mem_size + span - 1) / span;
+}
+
+/* Levels: shift of what one entry maps, 39 (PML4), 30 (PDPT), 21 (PD), 12 (PT). */
+uint64_t pt_bytes(uint64_t mem_size, uint64_t leaf)
+{
+	uint64_t pages = 0;
+	for (int shift = 39; (1ull << shift) >= leaf; shift -= 9)
+		pages += tables_at_level(mem_size, shift);
+	return pages * PT_4K;
+}
+
+uint64_t pt_build(uint8_t *ram, uint64_t mem_size, uint64_t leaf, uint64_t pt_base)
+{
+	memset(ram + pt_base, 0, pt_bytes(mem_size, leaf));
+
+	/* Tables of each level lie in a row: level L's table i maps the i-th span. */
+	uint64_t level_base = pt_base;
+	for (int shift = 39; (1ull << shift) >= leaf; shift -= 9) {
+		uint64_t next_base = level_base + tables_at_level(mem_size, shift) * PT_4K;
+		uint64_t entry_size = 1ull << shift;
+		uint64_t *e = (uint64_t *)(ram + level_base);
+		for (uint64_t i = 0; i * entry_size < mem_size; i++) {
+			if (entry_size == leaf)
+				e[i] = (i * entry_size) | TABLE_FLAGS | (leaf > PT_4K ? PTE_PS : 0);
+			else
+				e[i] = (next_base + i * PT_4K) | TABLE_FLAGS;
+		}
+		level_base = next_base;
+	}
+	return pt_base;
+}
+
+int pt_walk(const uint8_t *ram, uint64_t mem_size, uint64_t cr3, uint64_t va,
+	    uint64_t *pa, uint64_t *leaf)
+{
+	uint64_t table = cr3 & PTE_ADDR_MASK;
+	for (int shift = 39; shift >= 12; shift -= 9) {
+		if (table > mem_size - PT_4K || mem_size < PT_4K)
+			return -1;
+		uint64_t e;
+		memcpy(&e, ram + table + ((va >> shift) & (ENTRIES - 1)) * 8, 8);
+		if (!(e & PTE_P))
+			return -1;
+		if (shift == 12 || ((e & PTE_PS) && shift <= 30)) {
+			uint64_t size = 1ull << shift;
+			*pa = (e & PTE_ADDR_MASK & ~(size - 1)) | (va & (size - 1));
+			*leaf = size;
+			return 0;
+		}
+		table = e & PTE_ADDR_MASK;
+	}
+	return -1;
+}
