@@ -1,17 +1,410 @@
-/* Placeholder until the block store lands: says so instead of pretending. */
+/* `beyond blk ...`: the block store's command line. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include "blk/blk_cli.h"
+#include "blk/nbd.h"
+#include "blk/store.h"
+
+#define CHUNK (1u << 20)
+
+static const char usage[] =
+	"usage: beyond blk COMMAND STORE ...\n"
+	"  create STORE [--block-size N] [--dedup inline|background]\n"
+	"                                 new store (block size 4K-64K, default 4096)\n"
+	"  create-volume STORE VOL SIZE   new empty thin volume (SIZE in bytes, K/M/G/T suffix)\n"
+	"  import STORE VOL FILE          new volume from a raw image or block device\n"
+	"  export STORE VOL FILE          write a volume or snapshot out as a raw image\n"
+	"  snapshot STORE VOL SNAP        read-only snapshot, instant, shares all blocks\n"
+	"  clone STORE SNAP NEWVOL        writable copy of a snapshot or volume, instant\n"
+	"  rm STORE NAME                  delete a volume or snapshot, freeing its blocks\n"
+	"  list STORE                     volumes and snapshots\n"
+	"  stat STORE [--json]            space used, dedup ratio, index memory\n"
+	"  dedup STORE                    merge duplicates left by --dedup background\n"
+	"  fsck STORE [--repair]          verify maps, reference counts, block hashes\n"
+	"  serve STORE --nbd unix:PATH|tcp:127.0.0.1:PORT\n"
+	"                                 export the volumes over NBD (export name = volume)\n";
+
+static int bad_usage(const char *why)
+{
+	fprintf(stderr, "beyond blk: %s\n%s", why, usage);
+	return 2;
+}
+
+static int parse_size(const char *str, uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(str, &end, 10);
+	unsigned shift = 0;
+
+	switch (*end) {
+	case 'T': case 't': shift += 10; /* fall through */
+	case 'G': case 'g': shift += 10; /* fall through */
+	case 'M': case 'm': shift += 10; /* fall through */
+	case 'K': case 'k': shift += 10; end++; break;
+	}
+	if (errno || end == str || *end || str[0] == '-' || (v << shift) >> shift != v)
+		return -1;
+	*out = v << shift;
+	return 0;
+}
+
+static void human(char *buf, size_t n, uint64_t bytes)
+{
+	const char *unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double v = bytes;
+	int u = 0;
+
+	while (v >= 1024 && u < 4) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, n, u ? "%.1f %s" : "%.0f %s", v, unit[u]);
+}
+
+/* --- import / export ------------------------------------------------------ */
+
+static int copy_in(struct blk_vol *v, int fd, uint64_t size, const char *file)
+{
+	uint8_t *buf = malloc(CHUNK);
+	int err = buf ? 0 : -ENOMEM;
+	uint64_t off = 0;
+
+	while (!err && off < size) {
+		/* Holes of a sparse image read as zeros: skip them outright. */
+		off_t data = lseek(fd, off, SEEK_DATA);
+		if (data < 0 && errno == ENXIO)
+			break;
+		if (data > (off_t)off)
+			off = data & ~(uint64_t)(CHUNK - 1);
+		size_t n = size - off < CHUNK ? size - off : CHUNK;
+		ssize_t got = pread(fd, buf, n, off);
+		if (got != (ssize_t)n) {
+			fprintf(stderr, "beyond blk: %s: read error at %" PRIu64 ": %s\n", file, off,
+				got < 0 ? strerror(errno) : "short read");
+			err = -EIO;
+			break;
+		}
+		err = blk_write(v, buf, off, n, 0);
+		off += n;
+	}
+	free(buf);
+	return err;
+}
+
+static int cmd_import(struct blk_store *s, char **argv)
+{
+	const char *name = argv[0], *file = argv[1];
+	int fd = open(file, O_RDONLY | O_CLOEXEC);
+	off_t size = fd < 0 ? -1 : lseek(fd, 0, SEEK_END);	/* works for block devices too */
+
+	if (size <= 0) {
+		fprintf(stderr, "beyond blk: %s: %s\n", file, fd < 0 ? strerror(errno) : "empty or not seekable");
+		if (fd >= 0)
+			close(fd);
+		return -EINVAL;
+	}
+	struct blk_vol *v;
+	int err = blk_vol_create(s, name, size);
+	if (!err)
+		err = blk_vol_open(s, name, &v);
+	if (err) {
+		close(fd);
+		return err;
+	}
+	err = copy_in(v, fd, size, file);
+	close(fd);
+	blk_vol_close(v);
+	if (!err)
+		err = blk_flush(s);
+	if (err) {
+		fprintf(stderr, "beyond blk: import of %s failed; removing the partial volume %s\n", file, name);
+		blk_vol_remove(s, name);
+	}
+	return err;
+}
+
+static int cmd_export(struct blk_store *s, char **argv)
+{
+	struct blk_vol *v;
+	int err = blk_vol_open(s, argv[0], &v);
+	if (err)
+		return err;
+	int fd = open(argv[1], O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	struct stat st;
+	uint8_t *buf = malloc(CHUNK);
+	if (fd < 0 || fstat(fd, &st) || !buf) {
+		fprintf(stderr, "beyond blk: %s: %s\n", argv[1], strerror(errno));
+		err = -errno;
+	}
+	/* A regular file gets holes where the volume has zeros. */
+	bool sparse = !err && S_ISREG(st.st_mode);
+	uint64_t size = blk_vol_size(v);
+	if (sparse && ftruncate(fd, 0) == 0 && ftruncate(fd, size)) {
+		fprintf(stderr, "beyond blk: %s: %s\n", argv[1], strerror(errno));
+		err = -errno;
+	}
+	for (uint64_t off = 0; !err && off < size; off += CHUNK) {
+		size_t n = size - off < CHUNK ? size - off : CHUNK;
+		err = blk_read(v, buf, off, n);
+		if (err || (sparse && buf[0] == 0 && !memcmp(buf, buf + 1, n - 1)))
+			continue;
+		if (pwrite(fd, buf, n, off) != (ssize_t)n) {
+			fprintf(stderr, "beyond blk: %s: write error: %s\n", argv[1], strerror(errno));
+			err = -EIO;
+		}
+	}
+	if (!err && fsync(fd)) {
+		fprintf(stderr, "beyond blk: %s: %s\n", argv[1], strerror(errno));
+		err = -errno;
+	}
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	blk_vol_close(v);
+	return err;
+}
+
+/* --- reporting ------------------------------------------------------------- */
+
+struct list_ctx {
+	bool json;
+	int n;
+};
+
+static void list_one(const struct blk_vol_info *vi, void *arg)
+{
+	struct list_ctx *c = arg;
+	char size[32], mapped[32], excl[32];
+
+	if (c->json) {
+		printf("%s\n    {\"name\": \"%s\", \"kind\": \"%s\", \"size\": %" PRIu64
+		       ", \"mapped_bytes\": %" PRIu64 ", \"exclusive_bytes\": %" PRIu64 "}",
+		       c->n++ ? "," : "", vi->name, vi->readonly ? "snapshot" : "volume", vi->size,
+		       vi->mapped_bytes, vi->exclusive_bytes);
+		return;
+	}
+	human(size, sizeof(size), vi->size);
+	human(mapped, sizeof(mapped), vi->mapped_bytes);
+	human(excl, sizeof(excl), vi->exclusive_bytes);
+	printf("%-24s %-8s %12s %12s %12s\n", vi->name, vi->readonly ? "snapshot" : "volume", size, mapped, excl);
+}
+
+static int cmd_list(struct blk_store *s)
+{
+	struct list_ctx c = { 0 };
+
+	printf("%-24s %-8s %12s %12s %12s\n", "NAME", "KIND", "SIZE", "MAPPED", "EXCLUSIVE");
+	return blk_list(s, list_one, &c);
+}
+
+static int cmd_stat(struct blk_store *s, const char *dir, bool json)
+{
+	struct blk_stats st;
+	blk_stat(s, &st);
+	double ratio = st.unique_bytes ? (double)st.mapped_bytes / st.unique_bytes : 1.0;
+	double per_block = st.unique_blocks ? (double)st.index_bytes / st.unique_blocks : 0;
+	const char *mode = st.dedup == BLK_DEDUP_INLINE ? "inline" : "background";
+
+	if (json) {
+		struct list_ctx c = { .json = true };
+		printf("{\n  \"store\": \"%s\", \"block_size\": %u, \"dedup\": \"%s\",\n"
+		       "  \"logical_bytes\": %" PRIu64 ", \"mapped_bytes\": %" PRIu64 ",\n"
+		       "  \"unique_bytes\": %" PRIu64 ", \"physical_bytes\": %" PRIu64 ",\n"
+		       "  \"saved_bytes\": %" PRIu64 ", \"dedup_ratio\": %.3f,\n"
+		       "  \"unique_blocks\": %" PRIu64 ", \"index_bytes\": %" PRIu64
+		       ", \"index_bytes_per_unique_block\": %.1f,\n  \"volumes\": [",
+		       dir, st.block_size, mode, st.logical_bytes, st.mapped_bytes, st.unique_bytes,
+		       st.physical_bytes, st.mapped_bytes - st.unique_bytes, ratio, st.unique_blocks,
+		       st.index_bytes, per_block);
+		blk_list(s, list_one, &c);
+		printf("\n  ]\n}\n");
+		return 0;
+	}
+	char lg[32], mp[32], un[32], ph[32], sv[32], ix[32];
+	human(lg, sizeof(lg), st.logical_bytes);
+	human(mp, sizeof(mp), st.mapped_bytes);
+	human(un, sizeof(un), st.unique_bytes);
+	human(ph, sizeof(ph), st.physical_bytes);
+	human(sv, sizeof(sv), st.mapped_bytes - st.unique_bytes);
+	human(ix, sizeof(ix), st.index_bytes);
+	printf("store             %s\nblock size        %u\ndedup             %s\nvolumes           %u\n"
+	       "logical           %s (sum of volume sizes)\nmapped            %s (non-zero blocks)\n"
+	       "stored unique     %s\nphysical on disk  %s\nsaved by dedup    %s\ndedup ratio       %.2f\n"
+	       "index memory      %s (%.1f bytes per unique block)\n\n",
+	       dir, st.block_size, mode, st.volumes, lg, mp, un, ph, sv, ratio, ix, per_block);
+	return cmd_list(s);
+}
+
+static int cmd_fsck(struct blk_store *s, bool repair)
+{
+	struct blk_fsck r;
+	int64_t left = blk_fsck(s, repair, &r);
+
+	if (left < 0)
+		return left;
+	printf("checked %" PRIu64 " blocks: %" PRIu64 " corrupt, %" PRIu64 " bad map entries, %" PRIu64
+	       " leaked references, %" PRIu64 " missing references, %" PRIu64 " leaked free blocks; %"
+	       PRIu64 " repaired\n", r.slots_checked, r.corrupt_blocks, r.bad_maps, r.refcount_leaks,
+	       r.refcount_short, r.space_leaks, r.repaired);
+	if (left)
+		fprintf(stderr, "beyond blk: %" PRId64 " problem(s) left%s\n", left,
+			repair ? "" : "; --repair fixes reference counts and leaked space");
+	return left ? -EUCLEAN : 0;
+}
+
+/* --- serve ----------------------------------------------------------------- */
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static void *dedup_thread(void *arg)
+{
+	while (!stop) {
+		for (int i = 0; i < 50 && !stop; i++)
+			usleep(100000);
+		if (!stop)
+			blk_dedup(arg);
+	}
+	return NULL;
+}
+
+static int cmd_serve(struct blk_store *s, const char *addr)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+	pthread_t t;
+	bool bg = blk_store_dedup_mode(s) == BLK_DEDUP_BACKGROUND;
+
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	if (bg && pthread_create(&t, NULL, dedup_thread, s))
+		bg = false;
+	fprintf(stderr, "beyond blk: serving on %s%s\n", addr, bg ? " (deduplicating every 5 s)" : "");
+	int err = blk_nbd_serve(s, addr, &stop);
+	stop = 1;
+	if (bg)
+		pthread_join(t, NULL);
+	return err;
+}
+
+/* --- dispatch ------------------------------------------------------------- */
+
+static int cmd_create(int argc, char **argv)
+{
+	uint64_t bs = 4096;
+	enum blk_dedup mode = BLK_DEDUP_INLINE;
+
+	for (int i = 3; i < argc; i++) {
+		if (!strcmp(argv[i], "--block-size") && i + 1 < argc) {
+			if (parse_size(argv[++i], &bs) || bs > UINT32_MAX)
+				return bad_usage("bad --block-size");
+		} else if (!strcmp(argv[i], "--dedup") && i + 1 < argc) {
+			i++;
+			if (!strcmp(argv[i], "background"))
+				mode = BLK_DEDUP_BACKGROUND;
+			else if (strcmp(argv[i], "inline"))
+				return bad_usage("--dedup takes inline or background");
+		} else {
+			return bad_usage("unknown option to create");
+		}
+	}
+	return blk_store_create(argv[2], bs, mode) ? 1 : 0;
+}
+
+struct opts {
+	const char *dir, *addr;
+	bool json, repair;
+	uint64_t size;
+};
+
+static int do_create_volume(struct blk_store *s, char **a, const struct opts *o) { return blk_vol_create(s, a[0], o->size); }
+static int do_import(struct blk_store *s, char **a, const struct opts *o) { (void)o; return cmd_import(s, a); }
+static int do_export(struct blk_store *s, char **a, const struct opts *o) { (void)o; return cmd_export(s, a); }
+static int do_snapshot(struct blk_store *s, char **a, const struct opts *o) { (void)o; return blk_vol_copy(s, a[0], a[1], false); }
+static int do_clone(struct blk_store *s, char **a, const struct opts *o) { (void)o; return blk_vol_copy(s, a[0], a[1], true); }
+static int do_rm(struct blk_store *s, char **a, const struct opts *o) { (void)o; return blk_vol_remove(s, a[0]); }
+static int do_list(struct blk_store *s, char **a, const struct opts *o) { (void)a; (void)o; return cmd_list(s); }
+static int do_stat(struct blk_store *s, char **a, const struct opts *o) { (void)a; return cmd_stat(s, o->dir, o->json); }
+static int do_fsck(struct blk_store *s, char **a, const struct opts *o) { (void)a; return cmd_fsck(s, o->repair); }
+static int do_serve(struct blk_store *s, char **a, const struct opts *o) { (void)a; return cmd_serve(s, o->addr); }
+
+static int do_dedup(struct blk_store *s, char **a, const struct opts *o)
+{
+	(void)a; (void)o;
+	int64_t merged = blk_dedup(s);
+
+	if (merged < 0)
+		return merged;
+	printf("merged %" PRId64 " duplicate blocks, %" PRIu64 " bytes saved\n", merged,
+	       (uint64_t)merged * blk_store_block_size(s));
+	return 0;
+}
+
+static const struct cmd {
+	const char *name;
+	int nargs;		/* after STORE */
+	const char *option;	/* the one option it takes, if any */
+	int (*fn)(struct blk_store *, char **, const struct opts *);
+} cmds[] = {
+	{ "create-volume", 2, NULL, do_create_volume }, { "import", 2, NULL, do_import },
+	{ "export", 2, NULL, do_export }, { "snapshot", 2, NULL, do_snapshot },
+	{ "clone", 2, NULL, do_clone }, { "rm", 1, NULL, do_rm }, { "list", 0, NULL, do_list },
+	{ "stat", 0, "--json", do_stat }, { "dedup", 0, NULL, do_dedup },
+	{ "fsck", 0, "--repair", do_fsck }, { "serve", 0, "--nbd", do_serve },
+};
 
 int blk_cli_main(int argc, char **argv)
 {
-	(void)argc; (void)argv;
-	fprintf(stderr, "beyond: the block store is not built yet\n");
-	return 1;
-}
+	if (argc < 2 || !strcmp(argv[1], "help") || !strcmp(argv[1], "--help")) {
+		fputs(usage, argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	if (argc < 3)
+		return bad_usage("missing STORE");
+	if (!strcmp(argv[1], "create"))
+		return cmd_create(argc, argv);
 
-int blk_bench_main(int argc, char **argv)
-{
-	(void)argc; (void)argv;
-	fprintf(stderr, "beyond: bench blk is not built yet\n");
-	return 1;
+	const struct cmd *c = NULL;
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (!strcmp(argv[1], cmds[i].name))
+			c = &cmds[i];
+	if (!c)
+		return bad_usage("unknown command");
+	char **args = argv + 3;
+	int nargs = argc - 3;
+	struct opts o = { .dir = argv[2] };
+	if (nargs < c->nargs)
+		return bad_usage("missing arguments");
+	for (int i = c->nargs; i < nargs; i++) {
+		if (!c->option || strcmp(args[i], c->option))
+			return bad_usage("unexpected argument");
+		o.json = o.json || !strcmp(args[i], "--json");
+		o.repair = o.repair || !strcmp(args[i], "--repair");
+		if (!strcmp(args[i], "--nbd") && i + 1 < nargs)
+			o.addr = args[++i];
+	}
+	if (c->fn == do_serve && !o.addr)
+		return bad_usage("serve needs --nbd unix:PATH or --nbd tcp:127.0.0.1:PORT");
+	if (c->fn == do_create_volume && parse_size(args[1], &o.size))
+		return bad_usage("bad SIZE");
+
+	struct blk_store *s;
+	if (blk_store_open(o.dir, &s))
+		return 1;
+	int err = c->fn(s, args, &o);
+	int cerr = blk_store_close(s);
+	return err || cerr ? 1 : 0;
 }

@@ -1,0 +1,38 @@
+/* xxhash is used header-only so that the static musl build needs no library. */
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+#include "blk/hash.h"
+
+struct blk_hash blk_hash128(const void *p, size_t n)
+{
+	XXH128_hash_t h = XXH3_128bits(p, n);
+
+	return (struct blk_hash){ .lo = h.low64, .hi = h.high64 };
+}
+
+uint64_t blk_hash64(const void *p, size_t n, uint64_t seed)
+{
+	return XXH3_64bits_withSeed(p, n, seed);
+}
+
+struct blk_hash_stream *blk_hash64_begin(uint64_t seed)
+{
+	XXH3_state_t *st = XXH3_createState();
+
+	if (st)
+		XXH3_64bits_reset_withSeed(st, seed);
+	return (struct blk_hash_stream *)st;
+}
+
+void blk_hash64_update(struct blk_hash_stream *st, const void *p, size_t n)
+{
+	XXH3_64bits_update((XXH3_state_t *)st, p, n);
+}
+
+uint64_t blk_hash64_end(struct blk_hash_stream *st)
+{
+	uint64_t h = XXH3_64bits_digest((XXH3_state_t *)st);
+
+	XXH3_freeState((XXH3_state_t *)st);
+	return h;
+}

@@ -1,0 +1,222 @@
+/* Whole-store operations: listing, statistics, deferred dedup, fsck. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "blk/store_impl.h"
+
+int blk_list(struct blk_store *s, void (*fn)(const struct blk_vol_info *, void *), void *arg)
+{
+	pthread_rwlock_rdlock(&s->lock);
+	for (uint32_t i = 0; i < s->nvols; i++) {
+		struct blk_vol *v = s->vols[i];
+		if (!v)
+			continue;
+		struct blk_vol_info vi = { .size = v->size, .readonly = v->flags & VOL_RO };
+		memcpy(vi.name, v->name, sizeof(vi.name));
+		for (uint32_t b = 0; b < v->nblocks; b++) {
+			uint32_t slot = v->map[b];
+			if (!slot)
+				continue;
+			vi.mapped_bytes += s->bs;
+			if ((s->refs[slot] & REF_COUNT) == 1)
+				vi.exclusive_bytes += s->bs;
+		}
+		fn(&vi, arg);
+	}
+	pthread_rwlock_unlock(&s->lock);
+	return 0;
+}
+
+static uint64_t disk_usage(struct blk_store *s, const char *name)
+{
+	struct stat st;
+
+	return fstatat(s->dirfd, name, &st, 0) ? 0 : (uint64_t)st.st_blocks * 512;
+}
+
+int blk_stat(struct blk_store *s, struct blk_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	pthread_rwlock_rdlock(&s->lock);
+	st->block_size = s->bs;
+	st->dedup = s->dedup;
+	for (uint32_t i = 0; i < s->nvols; i++) {
+		struct blk_vol *v = s->vols[i];
+		if (!v)
+			continue;
+		st->volumes++;
+		st->logical_bytes += v->size;
+		for (uint32_t b = 0; b < v->nblocks; b++)
+			st->mapped_bytes += v->map[b] ? s->bs : 0;
+	}
+	for (uint32_t slot = 1; slot < s->nslots; slot++)
+		st->unique_blocks += slot_live(s, slot);
+	st->unique_bytes = st->unique_blocks * s->bs;
+	st->physical_bytes = disk_usage(s, "data") + disk_usage(s, "meta") + disk_usage(s, "journal");
+	st->index_bytes = blk_index_bytes(&s->ix) +
+			  (uint64_t)s->nslots * (sizeof(*s->hashes) + sizeof(*s->refs));
+	pthread_rwlock_unlock(&s->lock);
+	return 0;
+}
+
+/* Reads a slot into s->rmw and checks it against its hash. */
+static bool slot_intact(struct blk_store *s, uint32_t slot)
+{
+	if (slot_read(s, slot, s->rmw))
+		return false;
+	struct blk_hash h = blk_hash128(s->rmw, s->bs);
+	return blk_hash_eq(&h, &s->hashes[slot]);
+}
+
+/* Remaps every reference to slot `from` onto `remap[from]`. */
+static int remap_all(struct blk_store *s, const uint32_t *remap)
+{
+	int err = 0;
+
+	for (uint32_t i = 0; i < s->nvols && !err; i++) {
+		struct blk_vol *v = s->vols[i];
+		for (uint32_t b = 0; v && b < v->nblocks && !err; b++) {
+			uint32_t to = v->map[b] ? remap[v->map[b]] : 0;
+			if (!to)
+				continue;
+			struct j_map m = { .vol = v->id, .slot = to, .lba = b };
+			map_set(v, b, to);
+			err = store_log(s, J_MAP, &m, sizeof(m));
+		}
+	}
+	return err;
+}
+
+int64_t blk_dedup(struct blk_store *s)
+{
+	pthread_rwlock_wrlock(&s->lock);
+	uint32_t *remap = calloc(s->nslots, sizeof(*remap));
+	int64_t merged = 0;
+	int err = remap ? 0 : -ENOMEM;
+
+	for (uint32_t slot = 1; slot < s->nslots && !err; slot++) {
+		if (!slot_live(s, slot) || (s->refs[slot] & REF_INDEXED))
+			continue;
+		/* Corrupt blocks stay where they are, for fsck to report. */
+		if (!slot_intact(s, slot))
+			continue;
+		size_t pos = 0;
+		uint32_t c;
+		while (!remap[slot] && (c = blk_index_next(&s->ix, &s->hashes[slot], &pos))) {
+			if (!slot_read(s, c, s->scratch) && !memcmp(s->scratch, s->rmw, s->bs))
+				remap[slot] = c;
+		}
+		if (remap[slot])
+			merged++;
+		else if (!(err = blk_index_insert(&s->ix, slot)))
+			s->refs[slot] |= REF_INDEXED;
+	}
+	if (!err && merged)
+		err = remap_all(s, remap);
+	if (!err)
+		err = store_checkpoint(s);	/* also keeps the index flags */
+	free(remap);
+	pthread_rwlock_unlock(&s->lock);
+	return err ? err : merged;
+}
+
+static bool occupies_disk(struct blk_store *s, uint32_t slot)
+{
+	off_t off = (off_t)slot << s->shift, d = lseek(s->datafd, off, SEEK_DATA);
+
+	return d >= 0 && d < off + (off_t)s->bs;
+}
+
+/* After counts changed: free list = slots without references, index =
+ * referenced slots (the index only ever holds live slots). */
+static int rebuild_free_and_index(struct blk_store *s)
+{
+	int err = 0;
+
+	s->free.n = 0;
+	blk_index_free(&s->ix);
+	err = blk_index_init(&s->ix, (const struct blk_hash *const *)&s->hashes);
+	for (uint32_t slot = s->nslots - 1; slot > 0 && !err; slot--) {
+		if (!slot_live(s, slot)) {
+			s->refs[slot] = 0;
+			err = slot_list_push(&s->free, slot);
+		} else if (s->refs[slot] & REF_INDEXED) {
+			err = blk_index_insert(&s->ix, slot);
+		}
+	}
+	return err;
+}
+
+int64_t blk_fsck(struct blk_store *s, bool repair, struct blk_fsck *r)
+{
+	memset(r, 0, sizeof(*r));
+	pthread_rwlock_wrlock(&s->lock);
+	int err = store_commit(s);	/* no pending frees from here on */
+	uint32_t *count = calloc(s->nslots, sizeof(*count));
+	bool *bad = calloc(s->nslots, sizeof(*bad));
+	if (!err && (!count || !bad))
+		err = -ENOMEM;
+
+	for (uint32_t slot = 1; slot < s->nslots && !err; slot++) {
+		if (!slot_live(s, slot))
+			continue;
+		r->slots_checked++;
+		bad[slot] = !slot_intact(s, slot);
+		r->corrupt_blocks += bad[slot];
+	}
+	for (uint32_t i = 0; i < s->nvols && !err; i++) {
+		struct blk_vol *v = s->vols[i];
+		for (uint32_t b = 0; v && b < v->nblocks; b++) {
+			uint32_t slot = v->map[b];
+			if (!slot)
+				continue;
+			if (slot >= s->nslots) {
+				blk_err("volume %s: block %u points at data block %u beyond the store", v->name, b, slot);
+				r->bad_maps++;
+				continue;
+			}
+			count[slot]++;
+			if (bad[slot])
+				blk_err("volume %s: block %u (data block %u) is corrupt", v->name, b, slot);
+		}
+	}
+	bool changed = false;
+	for (uint32_t slot = 1; slot < s->nslots && !err; slot++) {
+		uint32_t have = s->refs[slot] & REF_COUNT;
+		if (have == count[slot]) {
+			if (!have && occupies_disk(s, slot)) {
+				r->space_leaks++;
+				if (repair) {
+					fallocate(s->datafd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+						  (off_t)slot << s->shift, s->bs);
+					r->repaired++;
+				}
+			}
+			continue;
+		}
+		if (have > count[slot])
+			r->refcount_leaks++;
+		else
+			r->refcount_short++;
+		blk_err("data block %u: reference count %u, but %u references", slot, have, count[slot]);
+		if (repair) {
+			s->refs[slot] = (s->refs[slot] & REF_INDEXED) | count[slot];
+			changed = true;
+			r->repaired++;
+		}
+	}
+	if (!err && changed)
+		err = rebuild_free_and_index(s);
+	if (!err && changed)
+		err = store_checkpoint(s);
+	free(count);
+	free(bad);
+	pthread_rwlock_unlock(&s->lock);
+	if (err)
+		return err;
+	return r->bad_maps + r->corrupt_blocks + r->refcount_leaks + r->refcount_short + r->space_leaks -
+	       r->repaired;
+}

@@ -1,0 +1,98 @@
+/*
+ * The deduplicating block store: a directory holding content-addressed
+ * blocks (data), a checkpoint of all metadata (meta) and a redo journal
+ * (journal). This is the interface front ends (CLI, NBD, virtio-blk) use.
+ *
+ * All functions are thread-safe. They return 0 (or a count) on success and
+ * a negative errno on failure; a failure that needs explaining (corruption,
+ * full disk, bad metadata) is also reported on stderr.
+ */
+#ifndef BEYOND_BLK_STORE_H
+#define BEYOND_BLK_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define BLK_NAME_MAX 63
+#define BLK_BS_MIN   4096u
+#define BLK_BS_MAX   65536u
+
+enum blk_dedup { BLK_DEDUP_INLINE, BLK_DEDUP_BACKGROUND };
+
+/* blk_write() / blk_trim() flags. */
+#define BLK_FUA 1u	/* durable before returning */
+
+struct blk_store;
+struct blk_vol;
+
+int blk_store_create(const char *dir, uint32_t block_size, enum blk_dedup dedup);
+/* Opens (and, after a crash, recovers) a store; takes an exclusive lock on it. */
+int blk_store_open(const char *dir, struct blk_store **out);
+/* Commits, writes a checkpoint and releases the store. */
+int blk_store_close(struct blk_store *s);
+uint32_t blk_store_block_size(const struct blk_store *s);
+enum blk_dedup blk_store_dedup_mode(const struct blk_store *s);
+
+/* Makes every write acknowledged so far durable. */
+int blk_flush(struct blk_store *s);
+
+/* Volume management. A snapshot is a read-only copy, a clone a writable one;
+ * both are O(blocks) in memory and share every data block. */
+bool blk_name_valid(const char *name);
+int blk_vol_create(struct blk_store *s, const char *name, uint64_t size);
+int blk_vol_copy(struct blk_store *s, const char *src, const char *name, bool writable);
+int blk_vol_remove(struct blk_store *s, const char *name);
+
+/* A handle keeps a volume from being removed while it is in use. */
+int blk_vol_open(struct blk_store *s, const char *name, struct blk_vol **out);
+void blk_vol_close(struct blk_vol *v);
+uint64_t blk_vol_size(const struct blk_vol *v);
+bool blk_vol_readonly(const struct blk_vol *v);
+
+int blk_read(struct blk_vol *v, void *buf, uint64_t off, size_t len);
+int blk_write(struct blk_vol *v, const void *buf, uint64_t off, size_t len, unsigned flags);
+/* Drops the range's blocks (reads then return zeros); serves TRIM and WRITE_ZEROES. */
+int blk_trim(struct blk_vol *v, uint64_t off, uint64_t len, unsigned flags);
+
+struct blk_vol_info {
+	char name[BLK_NAME_MAX + 1];
+	uint64_t size;
+	uint64_t mapped_bytes;		/* non-zero blocks */
+	uint64_t exclusive_bytes;	/* blocks no other volume shares */
+	bool readonly;
+};
+
+struct blk_stats {
+	uint32_t block_size;
+	enum blk_dedup dedup;
+	uint32_t volumes;
+	uint64_t logical_bytes;		/* sum of volume sizes */
+	uint64_t mapped_bytes;		/* sum of non-zero blocks over volumes */
+	uint64_t unique_bytes;		/* distinct blocks stored */
+	uint64_t physical_bytes;	/* disk space the store's files occupy */
+	uint64_t unique_blocks;
+	uint64_t index_bytes;		/* RAM of hash index + slot table */
+};
+
+/* Calls fn for each volume in creation order. */
+int blk_list(struct blk_store *s, void (*fn)(const struct blk_vol_info *, void *), void *arg);
+int blk_stat(struct blk_store *s, struct blk_stats *st);
+
+/* Merges duplicate blocks written with background dedup; returns blocks merged. */
+int64_t blk_dedup(struct blk_store *s);
+
+struct blk_fsck {
+	uint64_t slots_checked;
+	uint64_t bad_maps;		/* map entries pointing at no block */
+	uint64_t refcount_leaks;	/* counted references that no map holds */
+	uint64_t refcount_short;	/* references held beyond the count */
+	uint64_t corrupt_blocks;	/* content does not match its hash */
+	uint64_t space_leaks;		/* free blocks still occupying disk */
+	uint64_t repaired;
+};
+/* Verifies maps, reference counts and every block's hash. Returns the
+ * number of problems left unrepaired. */
+int64_t blk_fsck(struct blk_store *s, bool repair, struct blk_fsck *r);
+
+#endif

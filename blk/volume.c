@@ -1,0 +1,446 @@
+/*
+ * Volumes (create, snapshot, clone, remove) and their I/O: read with hash
+ * verification, write with inline or deferred dedup, trim.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "blk/store_impl.h"
+
+static const uint8_t zeros[BLK_BS_MAX];
+
+bool blk_name_valid(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n > BLK_NAME_MAX || name[0] == '.' || name[0] == '-')
+		return false;
+	return strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
+}
+
+struct blk_vol *vol_find(struct blk_store *s, const char *name)
+{
+	for (uint32_t i = 0; i < s->nvols; i++)
+		if (s->vols[i] && !strcmp(s->vols[i]->name, name))
+			return s->vols[i];
+	return NULL;
+}
+
+void map_set(struct blk_vol *v, uint64_t lba, uint32_t slot)
+{
+	uint32_t old = v->map[lba];
+
+	if (slot)
+		v->s->refs[slot]++;	/* before the unref: slot may equal old */
+	v->map[lba] = slot;
+	slot_unref(v->s, old);
+}
+
+static struct blk_vol *vol_by_id(struct blk_store *s, uint32_t id)
+{
+	return id < s->nvols ? s->vols[id] : NULL;
+}
+
+static int vol_new(struct blk_store *s, const struct j_vol *r)
+{
+	uint64_t nblocks = (r->size + s->bs - 1) >> s->shift;
+
+	if (r->name[BLK_NAME_MAX] || !blk_name_valid(r->name) || !r->size ||
+	    nblocks > UINT32_MAX || vol_by_id(s, r->id))
+		return -EUCLEAN;
+	if (r->id >= s->nvols) {
+		struct blk_vol **vols = realloc(s->vols, (r->id + 1) * sizeof(*vols));
+		if (!vols)
+			return -ENOMEM;
+		memset(vols + s->nvols, 0, (r->id + 1 - s->nvols) * sizeof(*vols));
+		s->vols = vols;
+		s->nvols = r->id + 1;
+	}
+	struct blk_vol *v = calloc(1, sizeof(*v));
+	if (!v || !(v->map = calloc(nblocks ? nblocks : 1, sizeof(uint32_t)))) {
+		free(v);
+		return -ENOMEM;
+	}
+	v->s = s;
+	v->id = r->id;
+	v->flags = r->flags;
+	v->size = r->size;
+	v->nblocks = nblocks;
+	memcpy(v->name, r->name, sizeof(v->name));
+	s->vols[r->id] = v;
+	return 0;
+}
+
+static void vol_del(struct blk_store *s, struct blk_vol *v)
+{
+	for (uint32_t b = 0; b < v->nblocks; b++)
+		slot_unref(s, v->map[b]);
+	s->vols[v->id] = NULL;
+	free(v->map);
+	free(v);
+}
+
+/* Applies one metadata change; used live (then logged) and on replay. */
+int vol_apply(struct blk_store *s, uint32_t type, const void *p, uint32_t len)
+{
+	struct j_vol r;
+	struct j_map m;
+	struct j_trim t;
+	struct blk_vol *v, *src;
+
+	switch (type) {
+	case J_VOL_NEW:
+	case J_VOL_COPY:
+		if (len != sizeof(r))
+			return -EUCLEAN;
+		memcpy(&r, p, len);
+		src = vol_by_id(s, r.src);
+		if (type == J_VOL_COPY && !src)
+			return -EUCLEAN;
+		if (type == J_VOL_COPY)
+			r.size = src->size;
+		int err = vol_new(s, &r);
+		if (err || type == J_VOL_NEW)
+			return err;
+		v = s->vols[r.id];
+		memcpy(v->map, src->map, (size_t)v->nblocks * sizeof(uint32_t));
+		for (uint32_t b = 0; b < v->nblocks; b++)
+			if (v->map[b])
+				s->refs[v->map[b]]++;
+		return 0;
+	case J_VOL_DEL:
+		if (len != sizeof(r))
+			return -EUCLEAN;
+		memcpy(&r, p, len);
+		if (!(v = vol_by_id(s, r.id)))
+			return -EUCLEAN;
+		vol_del(s, v);
+		return 0;
+	case J_MAP:
+		if (len != sizeof(m))
+			return -EUCLEAN;
+		memcpy(&m, p, len);
+		if (!(v = vol_by_id(s, m.vol)) || m.lba >= v->nblocks || m.slot >= s->nslots)
+			return -EUCLEAN;
+		map_set(v, m.lba, m.slot);
+		return 0;
+	case J_TRIM:
+		if (len != sizeof(t))
+			return -EUCLEAN;
+		memcpy(&t, p, len);
+		if (!(v = vol_by_id(s, t.vol)) || t.lba > v->nblocks || t.count > v->nblocks - t.lba)
+			return -EUCLEAN;
+		for (uint64_t b = t.lba; b < t.lba + t.count; b++)
+			map_set(v, b, 0);
+		return 0;
+	}
+	return -EUCLEAN;
+}
+
+/* --- volume management ------------------------------------------------- */
+
+static int check_new_name(struct blk_store *s, const char *name)
+{
+	if (!blk_name_valid(name)) {
+		blk_err("bad name '%s': use 1-%d letters, digits, '.', '_' or '-', not starting with '.' or '-'",
+			name, BLK_NAME_MAX);
+		return -EINVAL;
+	}
+	if (vol_find(s, name)) {
+		blk_err("'%s' already exists", name);
+		return -EEXIST;
+	}
+	return 0;
+}
+
+static int vol_change(struct blk_store *s, uint32_t type, struct j_vol *r)
+{
+	int err = vol_apply(s, type, r, sizeof(*r));
+
+	if (!err)
+		err = store_log(s, type, r, sizeof(*r));
+	return err ? err : store_commit(s);
+}
+
+int blk_vol_create(struct blk_store *s, const char *name, uint64_t size)
+{
+	pthread_rwlock_wrlock(&s->lock);
+	int err = check_new_name(s, name);
+	if (!err && (!size || ((size + s->bs - 1) >> s->shift) > UINT32_MAX)) {
+		blk_err("volume size %llu: must be from 1 byte to 2^32 blocks", (unsigned long long)size);
+		err = -EINVAL;
+	}
+	if (!err) {
+		struct j_vol r = { .id = s->nvols, .size = size };
+		strcpy(r.name, name);
+		err = vol_change(s, J_VOL_NEW, &r);
+	}
+	pthread_rwlock_unlock(&s->lock);
+	return err;
+}
+
+static struct blk_vol *find_or_complain(struct blk_store *s, const char *name)
+{
+	struct blk_vol *v = vol_find(s, name);
+
+	if (!v)
+		blk_err("no volume or snapshot named '%s'", name);
+	return v;
+}
+
+int blk_vol_copy(struct blk_store *s, const char *srcname, const char *name, bool writable)
+{
+	pthread_rwlock_wrlock(&s->lock);
+	struct blk_vol *src = find_or_complain(s, srcname);
+	int err = src ? check_new_name(s, name) : -ENOENT;
+	if (!err) {
+		struct j_vol r = { .id = s->nvols, .src = src->id, .flags = writable ? 0 : VOL_RO };
+		strcpy(r.name, name);
+		err = vol_change(s, J_VOL_COPY, &r);
+	}
+	pthread_rwlock_unlock(&s->lock);
+	return err;
+}
+
+int blk_vol_remove(struct blk_store *s, const char *name)
+{
+	pthread_rwlock_wrlock(&s->lock);
+	struct blk_vol *v = find_or_complain(s, name);
+	int err = v ? 0 : -ENOENT;
+	if (v && v->opens) {
+		blk_err("'%s' is in use", name);
+		err = -EBUSY;
+	}
+	if (!err) {
+		struct j_vol r = { .id = v->id };
+		err = vol_change(s, J_VOL_DEL, &r);
+	}
+	pthread_rwlock_unlock(&s->lock);
+	return err;
+}
+
+int blk_vol_open(struct blk_store *s, const char *name, struct blk_vol **out)
+{
+	pthread_rwlock_wrlock(&s->lock);
+	struct blk_vol *v = find_or_complain(s, name);
+	if (v)
+		v->opens++;
+	pthread_rwlock_unlock(&s->lock);
+	*out = v;
+	return v ? 0 : -ENOENT;
+}
+
+void blk_vol_close(struct blk_vol *v)
+{
+	pthread_rwlock_wrlock(&v->s->lock);
+	v->opens--;
+	pthread_rwlock_unlock(&v->s->lock);
+}
+
+uint64_t blk_vol_size(const struct blk_vol *v) { return v->size; }
+bool blk_vol_readonly(const struct blk_vol *v) { return v->flags & VOL_RO; }
+
+/* --- I/O ----------------------------------------------------------------- */
+
+static bool is_zero(const uint8_t *p, size_t n)
+{
+	return !*(const uint64_t *)p && !memcmp(p, p + 8, n - 8);
+}
+
+static int verify(struct blk_vol *v, uint64_t lba, uint32_t slot, const void *data)
+{
+	struct blk_hash h = blk_hash128(data, v->s->bs);
+
+	if (blk_hash_eq(&h, &v->s->hashes[slot]))
+		return 0;
+	blk_err("volume %s: block %llu (data block %u) is corrupt: its content does not match its hash",
+		v->name, (unsigned long long)lba, slot);
+	return -EIO;
+}
+
+static int check_range(struct blk_vol *v, uint64_t off, uint64_t len)
+{
+	return off > v->size || len > v->size - off ? -EINVAL : 0;
+}
+
+/* Reads one whole block, verified, into buf; the caller holds the lock. */
+static int read_block(struct blk_vol *v, uint64_t lba, uint8_t *buf)
+{
+	uint32_t slot = v->map[lba];
+
+	if (!slot) {
+		memset(buf, 0, v->s->bs);
+		return 0;
+	}
+	int err = slot_read(v->s, slot, buf);
+	return err ? err : verify(v, lba, slot, buf);
+}
+
+int blk_read(struct blk_vol *v, void *buf, uint64_t off, size_t len)
+{
+	struct blk_store *s = v->s;
+	uint8_t *dst = buf, *bounce = NULL;
+	int err = check_range(v, off, len);
+
+	pthread_rwlock_rdlock(&s->lock);
+	while (!err && len) {
+		uint64_t lba = off >> s->shift;
+		size_t boff = off & (s->bs - 1), n = s->bs - boff < len ? s->bs - boff : len;
+		uint32_t slot = v->map[lba];
+
+		if (n < s->bs) {
+			if (!bounce && !(bounce = malloc(s->bs)))
+				err = -ENOMEM;
+			if (!err)
+				err = read_block(v, lba, bounce);
+			if (!err)
+				memcpy(dst, bounce + boff, n);
+		} else if (!slot) {
+			memset(dst, 0, n);
+		} else {
+			/* Blocks written in sequence usually sit in sequence: one read. */
+			size_t k = 1;
+			while ((k + 1) * s->bs <= len && k < 256 && v->map[lba + k] == slot + k)
+				k++;
+			n = k * s->bs;
+			ssize_t got = pread(s->datafd, dst, n, (off_t)slot << s->shift);
+			if (got != (ssize_t)n) {
+				blk_err("volume %s: cannot read the data file", v->name);
+				err = -EIO;
+			}
+			for (size_t i = 0; i < k && !err; i++)
+				err = verify(v, lba + i, slot + i, dst + i * s->bs);
+		}
+		dst += n;
+		off += n;
+		len -= n;
+	}
+	pthread_rwlock_unlock(&s->lock);
+	free(bounce);
+	return err;
+}
+
+static bool same_bytes(struct blk_store *s, uint32_t slot, const void *data)
+{
+	return !slot_read(s, slot, s->scratch) && !memcmp(s->scratch, data, s->bs);
+}
+
+/* Points lba at a block holding data (hash h), sharing an equal block if
+ * one is known; the caller holds the write lock. */
+static int put_block(struct blk_vol *v, uint64_t lba, const uint8_t *data, const struct blk_hash *h)
+{
+	struct blk_store *s = v->s;
+	uint32_t old = v->map[lba], slot = 0;
+	int err;
+
+	if (!h) {
+		if (!old)
+			return 0;
+		struct j_map m = { .vol = v->id, .lba = lba };
+		map_set(v, lba, 0);
+		return store_log(s, J_MAP, &m, sizeof(m));
+	}
+	if (old && blk_hash_eq(&s->hashes[old], h) && same_bytes(s, old, data))
+		return 0;
+	if (s->dedup == BLK_DEDUP_INLINE) {
+		size_t pos = 0;
+		uint32_t c;
+		/* A hash match is only a candidate: the bytes decide. */
+		while (!slot && (c = blk_index_next(&s->ix, h, &pos)))
+			if (same_bytes(s, c, data))
+				slot = c;
+	}
+	if (!slot) {
+		if ((err = slot_alloc(s, &slot)))
+			return err;
+		ssize_t n = pwrite(s->datafd, data, s->bs, (off_t)slot << s->shift);
+		if (n != (ssize_t)s->bs) {
+			err = n < 0 ? -errno : -ENOSPC;
+			blk_err("cannot write the data file: %s", strerror(-err));
+			slot_list_push(&s->free, slot);
+			return err;
+		}
+		s->data_dirty = true;
+		s->hashes[slot] = *h;
+		if (s->dedup == BLK_DEDUP_INLINE && !blk_index_insert(&s->ix, slot))
+			s->refs[slot] |= REF_INDEXED;
+		struct j_slot r = { .slot = slot, .hash = *h };
+		if ((err = store_log(s, J_SLOT, &r, sizeof(r))))
+			return err;
+	}
+	struct j_map m = { .vol = v->id, .slot = slot, .lba = lba };
+	map_set(v, lba, slot);
+	return store_log(s, J_MAP, &m, sizeof(m));
+}
+
+static int check_writable(struct blk_vol *v, uint64_t off, uint64_t len)
+{
+	if (v->flags & VOL_RO) {
+		blk_err("'%s' is a read-only snapshot", v->name);
+		return -EROFS;
+	}
+	return check_range(v, off, len);
+}
+
+int blk_write(struct blk_vol *v, const void *buf, uint64_t off, size_t len, unsigned flags)
+{
+	struct blk_store *s = v->s;
+	const uint8_t *src = buf;
+	int err = check_writable(v, off, len);
+
+	while (!err && len) {
+		uint64_t lba = off >> s->shift;
+		size_t boff = off & (s->bs - 1), n = s->bs - boff < len ? s->bs - boff : len;
+		struct blk_hash h;
+
+		if (n == s->bs) {
+			/* Hash outside the lock: it is the expensive part. */
+			bool zero = is_zero(src, n);
+			if (!zero)
+				h = blk_hash128(src, n);
+			pthread_rwlock_wrlock(&s->lock);
+			err = put_block(v, lba, src, zero ? NULL : &h);
+		} else {
+			pthread_rwlock_wrlock(&s->lock);
+			err = read_block(v, lba, s->rmw);
+			if (!err) {
+				memcpy(s->rmw + boff, src, n);
+				bool zero = is_zero(s->rmw, s->bs);
+				if (!zero)
+					h = blk_hash128(s->rmw, s->bs);
+				err = put_block(v, lba, s->rmw, zero ? NULL : &h);
+			}
+		}
+		pthread_rwlock_unlock(&s->lock);
+		src += n;
+		off += n;
+		len -= n;
+	}
+	return !err && (flags & BLK_FUA) ? blk_flush(s) : err;
+}
+
+int blk_trim(struct blk_vol *v, uint64_t off, uint64_t len, unsigned flags)
+{
+	struct blk_store *s = v->s;
+	int err = check_writable(v, off, len);
+	uint64_t first = (off + s->bs - 1) >> s->shift, end = (off + len) >> s->shift;
+
+	if (err || !len)
+		return err;
+	if (first >= end)	/* inside one block */
+		return blk_write(v, zeros, off, len, flags);
+	if (off < first << s->shift)
+		err = blk_write(v, zeros, off, (first << s->shift) - off, 0);
+	if (!err && off + len > end << s->shift)
+		err = blk_write(v, zeros, end << s->shift, off + len - (end << s->shift), 0);
+	if (!err) {
+		pthread_rwlock_wrlock(&s->lock);
+		struct j_trim t = { .vol = v->id, .lba = first, .count = end - first };
+		for (uint64_t b = first; b < end; b++)
+			map_set(v, b, 0);
+		err = store_log(s, J_TRIM, &t, sizeof(t));
+		pthread_rwlock_unlock(&s->lock);
+	}
+	return !err && (flags & BLK_FUA) ? blk_flush(s) : err;
+}
