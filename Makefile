@@ -71,7 +71,13 @@ $(BUILD)/tests/hv.crit: $(UNIT_SRCS) $(UNIT_LIB) | $(KINC)/.ok
 	@mkdir -p $(dir $@)
 	$(TEST_CC) $(CFLAGS) -isystem $(KINC) -o $@ $(UNIT_SRCS) $(UNIT_LIB) -lcriterion
 
-TEST_BINS := $(BUILD)/tests/hv.crit $(BLK_TEST_BINS)
+# VM-level tests link the monitor itself (minus its main) with Criterion.
+KVM_TEST_LIB := $(filter-out hv/main.c hv/cmd_%.c,$(HV_SRCS))
+$(BUILD)/tests/kvm.crit: $(wildcard tests/kvm/*.c) $(KVM_TEST_LIB) $(BUILD)/mon/builtin_guests.o | $(KINC)/.ok
+	@mkdir -p $(dir $@)
+	$(TEST_CC) $(CFLAGS) -isystem $(KINC) -pthread -no-pie -o $@ $(filter %.c %.o,$^) -lcriterion
+
+TEST_BINS := $(BUILD)/tests/hv.crit $(BUILD)/tests/kvm.crit $(BLK_TEST_BINS)
 
 test: deps
 	$(MAKE) all $(TEST_BINS) test-guests

@@ -7,6 +7,10 @@
 #include "hv/range.h"
 #include "mm/guest_mem.h"
 
+#ifndef MAP_HUGE_2MB /* glibc keeps these in <linux/mman.h> */
+#define MAP_HUGE_2MB (21 << 26)
+#define MAP_HUGE_1GB (30 << 26)
+#endif
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
 #endif

@@ -16,8 +16,10 @@ for crit in build/tests/*.crit; do
 	line=$(grep 'Synthesis' "$BEYOND_RESULTS/$name.log" | tail -n 1)
 	tested=$(sed -n 's/.*Tested: \([0-9]*\).*/\1/p' <<<"$line")
 	passing=$(sed -n 's/.*Passing: \([0-9]*\).*/\1/p' <<<"$line")
+	# Criterion leaves skipped tests out of "Tested": count them from the test list.
+	total=$("$crit" --list | sed -n 's/^.*: \([0-9]*\) tests\{0,1\}$/\1/p' | awk '{ n += $1 } END { print n + 0 }')
 	if [ -n "$tested" ] && [ -n "$passing" ]; then
-		echo "$passing $((tested - passing)) 0" >"$BEYOND_RESULTS/$name.counts"
+		echo "$passing $((tested - passing)) $((total - tested))" >"$BEYOND_RESULTS/$name.counts"
 	fi
 done
 

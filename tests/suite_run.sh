@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Integration tests of `beyond run`: built-in guests, every page-size
+# combination, hostile guests and broken images.
+source "$(dirname "$0")/harness.sh"
+
+t_expect "version" 0 "$BEYOND" version && t_grep "version names the ABI" "$T_TMP/out" 'guest ABI [0-9]+'
+t_expect "guests lists built-ins" 0 "$BEYOND" guests
+for g in hello smp fault badcall spin exit; do t_grep "guests lists $g" "$T_TMP/out" "^$g "; done
+t_expect "no arguments is a usage error" 2 "$BEYOND"
+t_expect "unknown command" 2 "$BEYOND" frobnicate
+t_expect "run --help" 0 "$BEYOND" run --help
+for bad in "--mem 12Q hello" "--mem 99999999999999999999G hello" "--vcpus 0 hello" "--vcpus x hello" \
+	   "--guest-pages 3k hello" "--host-pages huge hello" "--timeout -1 spin" "--bogus hello" ""; do
+	t_expect "usage error: run $bad" 2 "$BEYOND" run $bad
+	t_grep "usage error names the problem: run $bad" "$T_TMP/err" 'beyond: |usage:'
+done
+t_expect "missing guest file" 1 "$BEYOND" run ./no/such/guest.elf
+t_expect "unknown guest name" 1 "$BEYOND" run no-such-guest
+
+if ! have_kvm; then
+	t_skip "all KVM tests" "/dev/kvm is not usable here"
+	t_done
+	exit
+fi
+
+# --- guests on every page-size combination ------------------------------------
+pdpe1gb=1
+"$BEYOND" run --guest-pages 1g --mem 1G hello >/dev/null 2>"$T_TMP/1g" || pdpe1gb=0
+for gp in 4k 2m 1g; do
+	for hp in 4k thp hugetlb2m hugetlb1g; do
+		for n in 1 2; do
+			name="hello guest $gp host $hp vcpus $n"
+			if [ $gp = 1g ] && [ $pdpe1gb = 0 ]; then
+				t_expect "$name refused: no pdpe1gb" 1 "$BEYOND" run --vcpus $n --mem 1G --guest-pages $gp --host-pages $hp hello &&
+					t_grep "$name says why" "$T_TMP/err" 'pdpe1gb'
+				continue
+			fi
+			t_expect "$name" 0 "$BEYOND" run --vcpus $n --mem 1G --guest-pages $gp --host-pages $hp -v hello &&
+				t_grep "$name greets with $n vCPUs" "$T_TMP/out" "Hello from beyond.* $n vCPUs?,"
+			case $hp in
+			hugetlb*) t_grep "$name is all on huge pages" "$T_TMP/err" ' 100% on huge pages' ;;
+			4k) t_grep "$name is on no huge pages" "$T_TMP/err" ' 0% on huge pages' ;;
+			esac
+		done
+	done
+done
+t_expect "hello passes arguments" 0 "$BEYOND" run hello one two && t_grep "hello sees its arguments" "$T_TMP/out" 'args: one two'
+for n in 1 2 4 8; do
+	t_expect "smp with $n vCPUs" 0 "$BEYOND" run --vcpus $n smp && t_grep "smp $n all checked in" "$T_TMP/out" "all $n vCPUs"
+done
+t_expect "smp with 4k guest pages" 0 "$BEYOND" run --vcpus 2 --guest-pages 4k --host-pages 4k smp
+for code in 0 1 42 255; do t_expect "exit code $code passes through" $code "$BEYOND" run exit $code; done
+t_expect "exit code over 255 is clamped" 255 "$BEYOND" run exit 300
+t_expect "4 GiB guest" 0 "$BEYOND" run --mem 4G --guest-pages 4k hello
+t_expect "--mem not a multiple of the guest page" 1 "$BEYOND" run --mem 5M hello
+t_expect "--mem too small" 1 "$BEYOND" run --mem 2M --guest-pages 4k hello
+t_expect "too many vCPUs" 1 "$BEYOND" run --vcpus 65 hello
+
+# --- hostile guests end themselves only, with one line naming the reason ------
+hostile() { # NAME REGEX ARGS...: exit 125 and a reason line matching REGEX
+	local name=$1 re=$2
+	shift 2
+	t_expect "$name ends abnormally" 125 "$BEYOND" run "$@" && t_grep "$name: reason" "$T_TMP/err" "$re"
+}
+hostile "fault div" 'divide error \(vector 0.*cpl=3' fault
+hostile "fault pf" 'page fault \(vector 14.*cr2=0x' fault pf
+hostile "fault ud" 'invalid opcode \(vector 6' fault ud
+hostile "fault gp (hlt at CPL3)" 'general protection \(vector 13' fault gp
+hostile "fault on vCPU 0 of 2" 'divide error' --vcpus 2 fault
+hostile "badcall buf" 'bad hypercall.*console buffer.*outside guest RAM' badcall buf
+hostile "badcall struct" 'bad hypercall.*console struct.*outside guest RAM' badcall struct
+hostile "badcall len" 'bad hypercall.*console buffer.*outside guest RAM' badcall len
+hostile "badcall wrap" 'bad hypercall.*0xfffffffffffffff8' badcall wrap
+hostile "badcall port" 'unhandled port I/O' badcall port
+t_grep "badcall port dumps registers" "$T_TMP/err" 'rip [0-9a-f]{16}'
+t_grep "badcall stops the guest" "$T_TMP/out" '^badcall: port$'
+if grep -q 'still running' "$T_TMP/out"; then t_fail "badcall guest ran on" "$(cat "$T_TMP/out")"; else t_pass "badcall guest did not run on"; fi
+hostile "spin times out" 'timeout after 1 s' --timeout 1 spin
+hostile "spin on 4 vCPUs times out" 'timeout' --vcpus 4 --timeout 0.5 spin
+
+# --- broken images --------------------------------------------------------------
+img=$T_ROOT/build/guests/hello.elf
+head -c 100 "$img" >"$T_TMP/trunc.elf"
+head -c 5000 "$img" >"$T_TMP/trunc2.elf"
+: >"$T_TMP/empty.elf"
+head -c 65536 /dev/urandom >"$T_TMP/random.elf"
+cp /bin/true "$T_TMP/host.elf"
+cp "$img" "$T_TMP/abi.elf"
+python3 - "$T_TMP/abi.elf" <<'PY'
+import struct, sys
+p = sys.argv[1]; b = bytearray(open(p, 'rb').read())
+phoff, = struct.unpack_from('<Q', b, 32); phnum, = struct.unpack_from('<H', b, 56)
+for i in range(phnum):
+    o = phoff + 56 * i
+    if struct.unpack_from('<I', b, o)[0] == 4:  # PT_NOTE: bump the ABI version
+        off, = struct.unpack_from('<Q', b, o + 8)
+        struct.pack_into('<I', b, off + 20, 99)
+open(p, 'wb').write(b)
+PY
+for f in trunc trunc2 empty random host abi; do
+	t_expect "broken image $f refused" 1 "$BEYOND" run "$T_TMP/$f.elf" && t_grep "broken image $f: reason" "$T_TMP/err" 'beyond: (bad guest image|cannot)'
+done
+t_grep "wrong ABI is named" "$T_TMP/err" 'ABI version 99'
+t_expect "directory as image" 1 "$BEYOND" run "$T_TMP"
+t_expect "file image runs" 0 "$BEYOND" run "$img" && t_grep "file image greets" "$T_TMP/out" 'Hello'
+
+t_done
