@@ -87,8 +87,18 @@ bench: deps
 	$(MAKE) all
 	$(BUILD)/beyond bench tlb
 
+# Startup: `beyond run hello` next to a program that only runs one HLT in a VM.
+$(BUILD)/min_hlt: tests/bench/min_hlt.c | $(KINC)/.ok
+	$(CC) $(HV_CFLAGS) $(LDFLAGS) -o $@ $<
+
+bench-startup: deps
+	$(MAKE) all $(BUILD)/min_hlt
+	@command -v hyperfine >/dev/null || { echo "bench-startup needs hyperfine (apt-get install hyperfine)"; exit 1; }
+	hyperfine -N --warmup 5 --runs 100 '$(BUILD)/min_hlt' '$(BUILD)/beyond run hello' \
+		'$(BUILD)/beyond run --vcpus 2 smp'
+
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all deps test bench clean test-guests nested-test
+.PHONY: all deps test bench bench-startup clean test-guests nested-test
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
