@@ -11,8 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "blk/store_impl.h"
-
-#define BS 4096u
+#include "tests/blk/blk_test.h"
 
 static char dir[64];
 static struct blk_store *st;
@@ -59,27 +58,6 @@ static struct blk_vol *vol(const char *name)
 
 	cr_assert_eq(blk_vol_open(st, name, &v), 0, "open %s", name);
 	return v;
-}
-
-/* A block that says which (seed, lba) it is. */
-static void pattern(uint8_t *b, uint64_t seed, uint64_t lba)
-{
-	uint64_t x = seed * 0x9e3779b97f4a7c15ull + lba + 1;
-
-	for (size_t i = 0; i < BS; i += 8) {
-		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-		memcpy(b + i, &x, 8);
-	}
-	memcpy(b, &seed, 8);
-	memcpy(b + 8, &lba, 8);
-}
-
-static bool has_pattern(const uint8_t *b, uint64_t seed, uint64_t lba)
-{
-	uint8_t want[BS];
-
-	pattern(want, seed, lba);
-	return !memcmp(b, want, BS);
 }
 
 static struct blk_stats stats(void)
