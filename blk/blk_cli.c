@@ -10,10 +10,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "blk/blk_cli.h"
+#include "blk/image.h"
 #include "blk/nbd.h"
 #include "blk/store.h"
-
-#define CHUNK (1u << 20)
 
 static const char usage[] =
 	"usage: beyond blk COMMAND STORE ...\n"
@@ -72,34 +71,6 @@ static void human(char *buf, size_t n, uint64_t bytes)
 
 /* --- import / export ------------------------------------------------------ */
 
-static int copy_in(struct blk_vol *v, int fd, uint64_t size, const char *file)
-{
-	uint8_t *buf = malloc(CHUNK);
-	int err = buf ? 0 : -ENOMEM;
-	uint64_t off = 0;
-
-	while (!err && off < size) {
-		/* Holes of a sparse image read as zeros: skip them outright. */
-		off_t data = lseek(fd, off, SEEK_DATA);
-		if (data < 0 && errno == ENXIO)
-			break;
-		if (data > (off_t)off)
-			off = data & ~(uint64_t)(CHUNK - 1);
-		size_t n = size - off < CHUNK ? size - off : CHUNK;
-		ssize_t got = pread(fd, buf, n, off);
-		if (got != (ssize_t)n) {
-			fprintf(stderr, "beyond blk: %s: read error at %" PRIu64 ": %s\n", file, off,
-				got < 0 ? strerror(errno) : "short read");
-			err = -EIO;
-			break;
-		}
-		err = blk_write(v, buf, off, n, 0);
-		off += n;
-	}
-	free(buf);
-	return err;
-}
-
 static int cmd_import(struct blk_store *s, char **argv)
 {
 	const char *name = argv[0], *file = argv[1];
@@ -120,7 +91,7 @@ static int cmd_import(struct blk_store *s, char **argv)
 		close(fd);
 		return err;
 	}
-	err = copy_in(v, fd, size, file);
+	err = blk_image_in(v, fd, size, file);
 	close(fd);
 	blk_vol_close(v);
 	if (!err)
@@ -139,36 +110,13 @@ static int cmd_export(struct blk_store *s, char **argv)
 	if (err)
 		return err;
 	int fd = open(argv[1], O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-	struct stat st;
-	uint8_t *buf = malloc(CHUNK);
-	if (fd < 0 || fstat(fd, &st) || !buf) {
-		fprintf(stderr, "beyond blk: %s: %s\n", argv[1], strerror(errno));
+	if (fd < 0) {
 		err = -errno;
-	}
-	/* A regular file gets holes where the volume has zeros. */
-	bool sparse = !err && S_ISREG(st.st_mode);
-	uint64_t size = blk_vol_size(v);
-	if (sparse && ftruncate(fd, 0) == 0 && ftruncate(fd, size)) {
 		fprintf(stderr, "beyond blk: %s: %s\n", argv[1], strerror(errno));
-		err = -errno;
-	}
-	for (uint64_t off = 0; !err && off < size; off += CHUNK) {
-		size_t n = size - off < CHUNK ? size - off : CHUNK;
-		err = blk_read(v, buf, off, n);
-		if (err || (sparse && buf[0] == 0 && !memcmp(buf, buf + 1, n - 1)))
-			continue;
-		if (pwrite(fd, buf, n, off) != (ssize_t)n) {
-			fprintf(stderr, "beyond blk: %s: write error: %s\n", argv[1], strerror(errno));
-			err = -EIO;
-		}
-	}
-	if (!err && fsync(fd)) {
-		fprintf(stderr, "beyond blk: %s: %s\n", argv[1], strerror(errno));
-		err = -errno;
-	}
-	if (fd >= 0)
+	} else {
+		err = blk_image_out(v, fd, argv[1]);
 		close(fd);
-	free(buf);
+	}
 	blk_vol_close(v);
 	return err;
 }

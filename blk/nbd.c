@@ -20,26 +20,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 #include "blk/nbd.h"
+#include "blk/nbd_proto.h"
 #include "blk/store_impl.h"
-
-#define NBD_MAGIC          0x4e42444d41474943ull	/* "NBDMAGIC" */
-#define NBD_IHAVEOPT       0x49484156454f5054ull	/* "IHAVEOPT" */
-#define NBD_REP_MAGIC      0x0003e889045565a9ull
-#define NBD_REQUEST_MAGIC  0x25609513u
-#define NBD_REPLY_MAGIC    0x67446698u
-
-#define NBD_FLAG_FIXED_NEWSTYLE 1u
-#define NBD_FLAG_NO_ZEROES      2u
-
-enum { OPT_EXPORT_NAME = 1, OPT_ABORT, OPT_LIST, OPT_INFO = 6, OPT_GO };
-enum { REP_ACK = 1, REP_SERVER, REP_INFO };
-#define REP_ERR_UNSUP   0x80000001u
-#define REP_ERR_INVALID 0x80000003u
-#define REP_ERR_UNKNOWN 0x80000006u
-enum { INFO_EXPORT = 0, INFO_BLOCK_SIZE = 3 };
-
-enum { CMD_READ, CMD_WRITE, CMD_DISC, CMD_FLUSH, CMD_TRIM, CMD_CACHE, CMD_WRITE_ZEROES };
-#define CMD_FLAG_FUA 1u
 
 #define TF_HAS_FLAGS     (1u << 0)
 #define TF_READ_ONLY     (1u << 1)
@@ -112,10 +94,7 @@ static int send_all(int fd, const void *p, size_t n)
 
 static int opt_reply(struct conn *c, uint32_t opt, uint32_t type, const void *data, uint32_t len)
 {
-	struct __attribute__((packed)) {
-		uint64_t magic;
-		uint32_t opt, type, len;
-	} h = { htobe64(NBD_REP_MAGIC), htobe32(opt), htobe32(type), htobe32(len) };
+	struct nbd_opt_reply h = { htobe64(NBD_REP_MAGIC), htobe32(opt), htobe32(type), htobe32(len) };
 	struct iovec iov[2] = { { &h, sizeof(h) }, { (void *)data, len } };
 
 	return send_iov(c->fd, iov, len ? 2 : 1);
@@ -135,7 +114,7 @@ static void list_one(const struct blk_vol_info *vi, void *arg)
 
 	memcpy(buf, &(uint32_t){ htobe32(n) }, 4);
 	memcpy(buf + 4, vi->name, n);
-	opt_reply(c, OPT_LIST, REP_SERVER, buf, 4 + n);
+	opt_reply(c, NBD_OPT_LIST, NBD_REP_SERVER, buf, 4 + n);
 }
 
 /* NBD_OPT_INFO and NBD_OPT_GO: returns 1 to start transmission, 0 to go
@@ -148,31 +127,31 @@ static int opt_info(struct conn *c, uint32_t opt, const uint8_t *d, uint32_t len
 
 	if (len < 6 || (memcpy(&n, d, 4), n = be32toh(n)) > len - 6 ||
 	    (memcpy(&nreq, d + 4 + n, 2), nreq = be16toh(nreq), len != 6 + n + 2u * nreq))
-		return opt_reply(c, opt, REP_ERR_INVALID, NULL, 0);
+		return opt_reply(c, opt, NBD_REP_ERR_INVALID, NULL, 0);
 	if (n > BLK_NAME_MAX)
-		return opt_reply(c, opt, REP_ERR_UNKNOWN, NULL, 0);
+		return opt_reply(c, opt, NBD_REP_ERR_UNKNOWN, NULL, 0);
 	memcpy(name, d + 4, n);
 	name[n] = 0;
 	struct blk_vol *v;
 	if (blk_vol_open(c->srv->s, name, &v))
-		return opt_reply(c, opt, REP_ERR_UNKNOWN, NULL, 0);
+		return opt_reply(c, opt, NBD_REP_ERR_UNKNOWN, NULL, 0);
 
 	struct __attribute__((packed)) { uint16_t type; uint64_t size; uint16_t flags; } ex =
-		{ htobe16(INFO_EXPORT), htobe64(blk_vol_size(v)), htobe16(export_flags(v)) };
-	int err = opt_reply(c, opt, REP_INFO, &ex, sizeof(ex));
+		{ htobe16(NBD_INFO_EXPORT), htobe64(blk_vol_size(v)), htobe16(export_flags(v)) };
+	int err = opt_reply(c, opt, NBD_REP_INFO, &ex, sizeof(ex));
 	for (uint16_t i = 0; i < nreq && !err; i++) {
 		uint16_t want;
 		memcpy(&want, d + 6 + n + 2 * i, 2);
-		if (be16toh(want) != INFO_BLOCK_SIZE)
+		if (be16toh(want) != NBD_INFO_BLOCK_SIZE)
 			continue;
 		struct __attribute__((packed)) { uint16_t type; uint32_t min, pref, max; } bs =
-			{ htobe16(INFO_BLOCK_SIZE), htobe32(1), htobe32(blk_store_block_size(c->srv->s)),
+			{ htobe16(NBD_INFO_BLOCK_SIZE), htobe32(1), htobe32(blk_store_block_size(c->srv->s)),
 			  htobe32(MAX_PAYLOAD) };
-		err = opt_reply(c, opt, REP_INFO, &bs, sizeof(bs));
+		err = opt_reply(c, opt, NBD_REP_INFO, &bs, sizeof(bs));
 	}
 	if (!err)
-		err = opt_reply(c, opt, REP_ACK, NULL, 0);
-	if (err || opt == OPT_INFO) {
+		err = opt_reply(c, opt, NBD_REP_ACK, NULL, 0);
+	if (err || opt == NBD_OPT_INFO) {
 		blk_vol_close(v);
 		return err;
 	}
@@ -194,7 +173,7 @@ static int negotiate(struct conn *c)
 	c->no_zeroes = cflags & NBD_FLAG_NO_ZEROES;
 
 	for (;;) {
-		struct __attribute__((packed)) { uint64_t magic; uint32_t opt, len; } h;
+		struct nbd_opt_hdr h;
 		if (recv_all(c->fd, &h, sizeof(h)) || be64toh(h.magic) != NBD_IHAVEOPT)
 			return -1;
 		uint32_t opt = be32toh(h.opt), len = be32toh(h.len);
@@ -208,7 +187,7 @@ static int negotiate(struct conn *c)
 		d[len] = 0;
 		int r = 0;
 		switch (opt) {
-		case OPT_EXPORT_NAME:
+		case NBD_OPT_EXPORT_NAME:
 			/* No way to refuse here but to hang up. */
 			if (len > BLK_NAME_MAX || strlen((char *)d) != len || blk_vol_open(c->srv->s, (char *)d, &c->vol)) {
 				r = -1;
@@ -218,22 +197,22 @@ static int negotiate(struct conn *c)
 				{ htobe64(blk_vol_size(c->vol)), htobe16(export_flags(c->vol)), { 0 } };
 			r = send_all(c->fd, &ex, c->no_zeroes ? 10 : sizeof(ex)) ? -1 : 1;
 			break;
-		case OPT_ABORT:
-			opt_reply(c, opt, REP_ACK, NULL, 0);
+		case NBD_OPT_ABORT:
+			opt_reply(c, opt, NBD_REP_ACK, NULL, 0);
 			r = -1;
 			break;
-		case OPT_LIST:
+		case NBD_OPT_LIST:
 			if (len)
-				r = opt_reply(c, opt, REP_ERR_INVALID, NULL, 0);
+				r = opt_reply(c, opt, NBD_REP_ERR_INVALID, NULL, 0);
 			else if (!(r = blk_list(c->srv->s, list_one, c)))
-				r = opt_reply(c, opt, REP_ACK, NULL, 0);
+				r = opt_reply(c, opt, NBD_REP_ACK, NULL, 0);
 			break;
-		case OPT_INFO:
-		case OPT_GO:
+		case NBD_OPT_INFO:
+		case NBD_OPT_GO:
 			r = opt_info(c, opt, d, len);
 			break;
 		default:
-			r = opt_reply(c, opt, REP_ERR_UNSUP, NULL, 0);
+			r = opt_reply(c, opt, NBD_REP_ERR_UNSUP, NULL, 0);
 		}
 		free(d);
 		if (r)
@@ -259,47 +238,42 @@ static void transmit(struct conn *c)
 	struct blk_vol *v = c->vol;
 
 	for (;;) {
-		struct __attribute__((packed)) {
-			uint32_t magic;
-			uint16_t flags, type;
-			uint64_t handle, off;
-			uint32_t len;
-		} rq;
+		struct nbd_request rq;
 		if (recv_all(c->fd, &rq, sizeof(rq)) || be32toh(rq.magic) != NBD_REQUEST_MAGIC)
 			break;
 		uint16_t type = be16toh(rq.type), flags = be16toh(rq.flags);
 		uint64_t off = be64toh(rq.off);
 		uint32_t len = be32toh(rq.len);
-		unsigned fua = flags & CMD_FLAG_FUA ? BLK_FUA : 0;
+		unsigned fua = flags & NBD_CMD_FLAG_FUA ? BLK_FUA : 0;
 		int err = 0;
-		bool payload = type == CMD_READ || type == CMD_WRITE;
+		bool payload = type == NBD_CMD_READ || type == NBD_CMD_WRITE;
 
-		if (type == CMD_DISC)
+		if (type == NBD_CMD_DISC)
 			break;
 		if (payload && len > MAX_PAYLOAD)
 			break;	/* cannot skip that much safely */
 		if (payload && !buf && !(buf = malloc(MAX_PAYLOAD)))
 			break;
-		if (type == CMD_WRITE && recv_all(c->fd, buf, len))
+		if (type == NBD_CMD_WRITE && recv_all(c->fd, buf, len))
 			break;
-		if ((type == CMD_READ || type == CMD_WRITE || type == CMD_TRIM || type == CMD_WRITE_ZEROES) &&
+		if ((type == NBD_CMD_READ || type == NBD_CMD_WRITE || type == NBD_CMD_TRIM || type == NBD_CMD_WRITE_ZEROES) &&
 		    (off > blk_vol_size(v) || len > blk_vol_size(v) - off))
-			err = type == CMD_WRITE ? -ENOSPC : -EINVAL;
-		else if (type == CMD_READ)
+			err = type == NBD_CMD_WRITE ? -ENOSPC : -EINVAL;
+		else if (type == NBD_CMD_READ)
 			err = blk_read(v, buf, off, len);
-		else if (type == CMD_WRITE)
+		else if (type == NBD_CMD_WRITE)
 			err = blk_write(v, buf, off, len, fua);
-		else if (type == CMD_FLUSH)
+		else if (type == NBD_CMD_FLUSH)
 			err = blk_flush(c->srv->s);
-		else if (type == CMD_TRIM || type == CMD_WRITE_ZEROES)
+		else if (type == NBD_CMD_TRIM || type == NBD_CMD_WRITE_ZEROES)
 			err = blk_trim(v, off, len, fua);
 		else
 			err = -EINVAL;
 
-		struct __attribute__((packed)) { uint32_t magic, error; uint64_t handle; } rp =
+		struct nbd_reply rp =
 			{ htobe32(NBD_REPLY_MAGIC), htobe32(nbd_errno(err)), rq.handle };
 		struct iovec iov[2] = { { &rp, sizeof(rp) }, { buf, len } };
-		if (send_iov(c->fd, iov, type == CMD_READ && !err ? 2 : 1))
+		if (send_iov(c->fd, iov, type == NBD_CMD_READ && !err ? 2 : 1))
 			break;
 	}
 	free(buf);

@@ -1,0 +1,290 @@
+/*
+ * Speed part of `beyond bench blk`: sequential and random reads and writes
+ * of 4 KiB and 64 KiB, on a raw file and on a store volume (same size, same
+ * directory, same data: every block distinct, so inline dedup does its full
+ * work), directly (pwrite vs store API) and through NBD (qemu-nbd serving
+ * the raw file vs our server, one client of our own over a unix socket).
+ * Then XXH3-128 hashing next to memcpy. Page-cache speeds: no fsync inside
+ * the timed loops, for either side.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <pthread.h>
+#include <unistd.h>
+#include "blk/bench.h"
+#include "blk/hash.h"
+#include "blk/nbd.h"
+#include "blk/nbd_proto.h"
+#include "blk/store.h"
+
+struct target {
+	int (*io)(struct target *t, bool write, void *buf, uint64_t off, size_t n);
+	int fd;			/* raw file or NBD socket */
+	struct blk_vol *vol;
+	uint64_t handle;
+};
+
+static int raw_io(struct target *t, bool write, void *buf, uint64_t off, size_t n)
+{
+	ssize_t r = write ? pwrite(t->fd, buf, n, off) : pread(t->fd, buf, n, off);
+	return r == (ssize_t)n ? 0 : -EIO;
+}
+
+static int store_io(struct target *t, bool write, void *buf, uint64_t off, size_t n)
+{
+	return write ? blk_write(t->vol, buf, off, n, 0) : blk_read(t->vol, buf, off, n);
+}
+
+static int xfer(int fd, void *p, size_t n, bool out)
+{
+	while (n) {
+		ssize_t r = out ? send(fd, p, n, MSG_NOSIGNAL) : recv(fd, p, n, MSG_WAITALL);
+		if (r <= 0)
+			return -EIO;
+		p = (uint8_t *)p + r;
+		n -= r;
+	}
+	return 0;
+}
+
+static int nbd_io(struct target *t, bool write, void *buf, uint64_t off, size_t n)
+{
+	struct nbd_request rq = { htobe32(NBD_REQUEST_MAGIC), 0, htobe16(write ? NBD_CMD_WRITE : NBD_CMD_READ),
+				  t->handle++, htobe64(off), htobe32(n) };
+	struct nbd_reply rp;
+
+	if (xfer(t->fd, &rq, sizeof(rq), true) || (write && xfer(t->fd, buf, n, true)) ||
+	    xfer(t->fd, &rp, sizeof(rp), false) || rp.error || (!write && xfer(t->fd, buf, n, false)))
+		return -EIO;
+	return 0;
+}
+
+/* Connects to an NBD server and negotiates export name with NBD_OPT_GO. */
+static int nbd_connect(struct target *t, const char *sock, const char *name)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	uint8_t hello[18];
+	uint32_t n = strlen(name), flags = htobe32(NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+	t->io = nbd_io;
+	t->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	for (int i = 0; i < 100 && connect(t->fd, (struct sockaddr *)&sa, sizeof(sa)); i++)
+		usleep(50000);	/* the server may still be starting */
+	struct nbd_opt_hdr h = { htobe64(NBD_IHAVEOPT), htobe32(NBD_OPT_GO), htobe32(4 + n + 2) };
+	uint8_t go[4 + 256 + 2] = { 0 };
+	memcpy(go, &(uint32_t){ htobe32(n) }, 4);
+	memcpy(go + 4, name, n);
+	if (xfer(t->fd, hello, sizeof(hello), false) || xfer(t->fd, &flags, 4, true) ||
+	    xfer(t->fd, &h, sizeof(h), true) || xfer(t->fd, go, 4 + n + 2, true))
+		return -EIO;
+	for (;;) {
+		struct nbd_opt_reply r;
+		uint8_t data[1024];
+		if (xfer(t->fd, &r, sizeof(r), false) || be32toh(r.len) > sizeof(data) ||
+		    xfer(t->fd, data, be32toh(r.len), false) || (be32toh(r.type) & 0x80000000u))
+			return -EIO;
+		if (be32toh(r.type) == NBD_REP_ACK)
+			return 0;
+	}
+}
+
+struct pattern {
+	const char *name;
+	bool write, random;
+	size_t io;
+};
+
+static const struct pattern patterns[] = {
+	{ "seq write 64K", true, false, 65536 }, { "seq write 4K", true, false, 4096 },
+	{ "rand write 4K", true, true, 4096 }, { "rand write 64K", true, true, 65536 },
+	{ "seq read 64K", false, false, 65536 }, { "seq read 4K", false, false, 4096 },
+	{ "rand read 4K", false, true, 4096 }, { "rand read 64K", false, true, 65536 },
+};
+#define NPAT (int)(sizeof(patterns) / sizeof(patterns[0]))
+
+/* One pass over the whole device; returns MB/s or a negative value. */
+static double run(struct target *t, const struct pattern *p, uint8_t *data, uint64_t size, uint64_t salt)
+{
+	size_t nops = size / p->io;
+	uint32_t *order = malloc(nops * sizeof(*order));
+	uint8_t *buf = malloc(p->io);
+	uint64_t x = salt * 2654435761u + 1;
+	int err = 0;
+
+	for (size_t i = 0; i < nops; i++)
+		order[i] = i;
+	for (size_t i = nops - 1; p->random && i > 0; i--) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		size_t k = x % (i + 1);
+		uint32_t tmp = order[i];
+		order[i] = order[k];
+		order[k] = tmp;
+	}
+	double t0 = bench_now();
+	for (size_t i = 0; i < nops && !err; i++) {
+		uint64_t off = (uint64_t)order[i] * p->io;
+		if (p->write) {
+			/* New content on every pass: stamp each 4K block with the pass. */
+			memcpy(buf, data + off, p->io);
+			for (size_t b = 0; b < p->io; b += 4096)
+				*(uint64_t *)(buf + b) ^= salt;
+		}
+		err = t->io(t, p->write, buf, off, p->io);
+	}
+	double dt = bench_now() - t0;
+	free(order);
+	free(buf);
+	return err ? -1 : size / 1e6 / dt;
+}
+
+/* Measures each pattern on the raw and the store target, interleaved. */
+static int compare(struct target *raw, struct target *store, struct speed_row *rows, int reps,
+		   uint8_t *data, uint64_t size)
+{
+	for (int p = 0; p < NPAT; p++) {
+		double a[16], b[16];
+		for (int k = 0; k < reps; k++) {
+			a[k] = run(raw, &patterns[p], data, size, (uint64_t)p << 8 | (k + 1));
+			b[k] = run(store, &patterns[p], data, size, (uint64_t)p << 8 | (k + 1));
+			if (a[k] < 0 || b[k] < 0)
+				return -EIO;
+		}
+		snprintf(rows[p].name, sizeof(rows[p].name), "%s", patterns[p].name);
+		rows[p].raw_mbs = bench_median(a, reps);
+		rows[p].store_mbs = bench_median(b, reps);
+		fprintf(stderr, "  %-16s raw %8.0f MB/s  store %8.0f MB/s\n", rows[p].name, rows[p].raw_mbs,
+			rows[p].store_mbs);
+	}
+	return NPAT;
+}
+
+static void hash_vs_memcpy(struct speed_result *r, uint8_t *data, uint64_t size, int reps)
+{
+	uint8_t *dst = malloc(size);
+	double h[16], m[16];
+	uint64_t sink = 0;
+
+	for (int k = 0; k < reps + 2; k++) {
+		double t0 = bench_now();
+		for (uint64_t off = 0; off < size; off += 4096)
+			sink += blk_hash128(data + off, 4096).lo;
+		double t1 = bench_now();
+		memcpy(dst, data, size);
+		double t2 = bench_now();
+		h[k] = size / 1e9 / (t1 - t0);
+		m[k] = size / 1e9 / (t2 - t1);
+		sink += dst[k];
+	}
+	r->hash_gbs = bench_median(h, reps + 2);
+	r->memcpy_gbs = bench_median(m, reps + 2);
+	fprintf(stderr, "  XXH3-128 %.1f GB/s, memcpy %.1f GB/s (%llx)\n", r->hash_gbs, r->memcpy_gbs,
+		(unsigned long long)(sink & 0xf));
+	free(dst);
+}
+
+struct server_arg {
+	struct blk_store *s;
+	const char *addr;
+	volatile sig_atomic_t stop;
+};
+
+static void *server_main(void *arg)
+{
+	struct server_arg *a = arg;
+
+	blk_nbd_serve(a->s, a->addr, &a->stop);
+	return NULL;
+}
+
+static int nbd_part(const struct bench_cfg *c, struct blk_store *s, struct speed_result *r,
+		    uint8_t *data, const char *rawpath)
+{
+	char addr[4200], rawsock[4200];
+	struct target raw = { 0 }, store = { 0 };
+	struct server_arg sa = { .s = s, .addr = addr };
+	pthread_t t;
+	int err;
+
+	snprintf(addr, sizeof(addr), "unix:%s/nbd.sock", c->work);
+	snprintf(rawsock, sizeof(rawsock), "%s/raw.sock", c->work);
+	pid_t qnbd = fork();
+	if (qnbd == 0) {
+		execlp("qemu-nbd", "qemu-nbd", "-f", "raw", "-x", "raw", "-k", rawsock, rawpath, (char *)NULL);
+		_exit(127);
+	}
+	if (pthread_create(&t, NULL, server_main, &sa)) {
+		kill(qnbd, SIGTERM);
+		waitpid(qnbd, NULL, 0);
+		return -EAGAIN;
+	}
+	err = nbd_connect(&raw, rawsock, "raw");
+	if (err)
+		r->nbd_note = "qemu-nbd (qemu-utils) did not serve the raw file";
+	if (!err && (err = nbd_connect(&store, addr + 5, "v")))
+		r->nbd_note = "could not connect to the store's NBD server";
+	if (!err) {
+		fprintf(stderr, "speed through NBD (qemu-nbd on the raw file vs beyond's server):\n");
+		err = compare(&raw, &store, r->nbd, c->reps, data, c->speed_bytes);
+		r->nnbd = err > 0 ? err : 0;
+	}
+	for (struct target *x = &raw; x; x = x == &raw ? &store : NULL)
+		if (x->fd > 0) {
+			struct nbd_request rq = { htobe32(NBD_REQUEST_MAGIC), 0, htobe16(NBD_CMD_DISC), 0, 0, 0 };
+			xfer(x->fd, &rq, sizeof(rq), true);
+			close(x->fd);
+		}
+	sa.stop = 1;
+	pthread_join(t, NULL);
+	kill(qnbd, SIGTERM);
+	waitpid(qnbd, NULL, 0);
+	return err < 0 ? err : 0;
+}
+
+int bench_speed(const struct bench_cfg *c, struct speed_result *r)
+{
+	char path[4096], rawpath[4096];
+	uint64_t size = c->speed_bytes;
+	uint8_t *data = malloc(size);
+	struct blk_store *s = NULL;
+	struct target raw = { .io = raw_io }, store = { .io = store_io };
+	int err = data ? 0 : -ENOMEM;
+
+	if (!err)
+		bench_fill(data, size, 42);
+	snprintf(rawpath, sizeof(rawpath), "%s/raw.img", c->work);
+	snprintf(path, sizeof(path), "%s/speed-store", c->work);
+	raw.fd = open(rawpath, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	if (!err && (raw.fd < 0 || ftruncate(raw.fd, size)))
+		err = -errno;
+	if (!err && !(err = blk_store_create(path, 4096, BLK_DEDUP_INLINE)) && !(err = blk_store_open(path, &s)) &&
+	    !(err = blk_vol_create(s, "v", size)))
+		err = blk_vol_open(s, "v", &store.vol);
+	if (!err) {
+		fprintf(stderr, "speed: %llu MB device, median of %d, raw file vs store (inline dedup):\n",
+			(unsigned long long)(size >> 20), c->reps);
+		err = compare(&raw, &store, r->api, c->reps, data, size);
+		r->napi = err > 0 ? err : 0;
+		err = err < 0 ? err : 0;
+	}
+	if (store.vol)
+		blk_vol_close(store.vol);
+	if (!err && nbd_part(c, s, r, data, rawpath))
+		fprintf(stderr, "bench blk: NBD part skipped: %s\n", r->nbd_note ? r->nbd_note : "error");
+	if (!err)
+		hash_vs_memcpy(r, data, size < (64u << 20) ? size : (64u << 20), c->reps);
+	if (s)
+		blk_store_close(s);
+	if (raw.fd >= 0)
+		close(raw.fd);
+	free(data);
+	return err;
+}
