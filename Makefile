@@ -24,19 +24,20 @@ GUEST_CFLAGS := -std=gnu11 -O2 -g $(WARN) -I. -ffreestanding -fno-pic -fno-pie \
 GUEST_LDFLAGS := -nostdlib -static -no-pie -Wl,--build-id=none -z max-page-size=4096 -z noexecstack -T linker.ld
 
 # Debian packages the build and the tests need; modules add to this list.
-DEB_PACKAGES := musl-tools nasm libcriterion-dev linux-libc-dev make gcc binutils
+DEB_PACKAGES := musl-tools nasm libcriterion-dev linux-libc-dev make gcc binutils python3 gnuplot-nox hyperfine
 
 all: $(BUILD)/beyond
 
 # --- modules -----------------------------------------------------------------
 HV_SRCS := $(wildcard hv/*.c) $(wildcard mm/*.c)
 include blk/blk.mk
+include tests/nested/nested.mk
 include guest-runtime/guests.mk
 
 MON_SRCS := $(HV_SRCS) $(BLK_SRCS)
 MON_OBJS := $(MON_SRCS:%.c=$(BUILD)/mon/%.o)
 
-$(BUILD)/beyond: $(MON_OBJS) $(BUILD)/mon/builtin_guests.o
+$(BUILD)/beyond: $(MON_OBJS) $(BUILD)/mon/builtin_guests.o $(WORKLOAD_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(BLK_LIBS)
 
 $(BUILD)/mon/%.o: %.c | $(KINC)/.ok

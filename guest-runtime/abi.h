@@ -41,6 +41,7 @@ enum beyond_hypercall {
 	BEYOND_HC_BOOTINFO = 2, /* struct beyond_hc_bootinfo */
 	BEYOND_HC_FAULT = 3,   /* struct beyond_hc_fault: ends the whole guest */
 	BEYOND_HC_PARK = 4,    /* no struct: this vCPU stops for good */
+	BEYOND_HC_RESULT = 5,  /* struct beyond_hc_result: a benchmark record */
 	BEYOND_HC_COUNT
 };
 
@@ -89,6 +90,34 @@ struct beyond_hc_fault {
 	uint64_t rflags;
 	uint64_t rsp;
 	uint64_t cr2;
+};
+
+/*
+ * RESULT: a structured record for the monitor (benchmark guests report
+ * through this, never as text). `type` names the record's layout; `len`
+ * must be that layout's size.
+ */
+struct beyond_hc_result {
+	uint32_t type;
+	uint32_t len;
+	uint64_t buf;
+};
+
+enum beyond_result_type {
+	BEYOND_RESULT_TLB = 1, /* struct beyond_tlb_result */
+};
+
+enum beyond_tlb_workload { TLB_CHASE, TLB_GUPS, TLB_STREAM, TLB_WORKLOADS };
+
+/* One timed pass of a TLB workload (guest-runtime/workloads/tlb.h). */
+struct beyond_tlb_result {
+	uint32_t workload;     /* enum beyond_tlb_workload */
+	uint32_t pass;         /* 0 is the warm-up */
+	uint64_t working_set;  /* bytes */
+	uint64_t base;         /* guest address of the working set */
+	uint64_t accesses;
+	uint64_t cycles;       /* TSC cycles for the pass */
+	uint64_t checksum;     /* keeps the work observable */
 };
 
 #endif

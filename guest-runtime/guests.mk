@@ -1,8 +1,13 @@
 # Guest images: boot/ stubs + guest-runtime/ linked with linker.ld, one per
 # guest-runtime/guests/*.c, embedded into the monitor as built-in guests.
 
-RT_OBJS := $(patsubst boot/%.asm,$(BUILD)/guest/boot/%.o,$(wildcard boot/*.asm)) \
-	   $(patsubst guest-runtime/%.c,$(BUILD)/guest/rt/%.o,$(wildcard guest-runtime/*.c))
+BOOT_OBJS := $(patsubst boot/%.asm,$(BUILD)/guest/boot/%.o,$(wildcard boot/*.asm))
+# The runtime is an archive: a guest links only the pieces it uses.
+RT_LIB := $(BUILD)/guest/libbeyond-rt.a
+RT_SRCS := $(wildcard guest-runtime/*.c guest-runtime/workloads/*.c)
+RT_OBJS := $(RT_SRCS:guest-runtime/%.c=$(BUILD)/guest/rt/%.o)
+# Workload objects the monitor links too, to run the same code natively.
+WORKLOAD_OBJS := $(patsubst guest-runtime/%.c,$(BUILD)/guest/rt/%.o,$(wildcard guest-runtime/workloads/*.c))
 GUEST_SRCS := $(wildcard guest-runtime/guests/*.c)
 GUEST_NAMES := $(basename $(notdir $(GUEST_SRCS)))
 GUEST_ELFS := $(GUEST_NAMES:%=$(BUILD)/guests/%.elf)
@@ -15,9 +20,13 @@ $(BUILD)/guest/rt/%.o: guest-runtime/%.c
 	@mkdir -p $(dir $@)
 	$(GUEST_CC) $(GUEST_CFLAGS) -c -o $@ $<
 
-$(BUILD)/guests/%.elf: $(BUILD)/guest/rt/guests/%.o $(RT_OBJS) linker.ld
+$(RT_LIB): $(RT_OBJS)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/guests/%.elf: $(BUILD)/guest/rt/guests/%.o $(BOOT_OBJS) $(RT_LIB) linker.ld
 	@mkdir -p $(dir $@)
-	$(GUEST_CC) $(GUEST_LDFLAGS) -o $@ $< $(RT_OBJS) -lgcc
+	$(GUEST_CC) $(GUEST_LDFLAGS) -o $@ $(BOOT_OBJS) $< $(RT_LIB) -lgcc
 
 # The table of built-in guests: name, one-line description (the source's
 # "guest:" comment) and the image, as a nasm file of incbin's.

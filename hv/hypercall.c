@@ -106,6 +106,26 @@ static void hc_fault(struct vcpu *v, uint64_t gpa)
 	       (unsigned long)f.rsp, (unsigned long)(f.cs & 3), cr2);
 }
 
+/* Records are small and fixed-size; the bound keeps a hostile len harmless. */
+#define RESULT_MAX 256
+
+static void hc_result(struct vcpu *v, uint64_t gpa)
+{
+	struct beyond_hc_result a;
+	uint8_t rec[RESULT_MAX];
+	if (vm_copy_from_guest(v, "result struct", &a, gpa, sizeof(a)))
+		return;
+	if (a.len > RESULT_MAX) {
+		vm_end(v->vm, VM_STATUS_ABNORMAL, "bad hypercall from vCPU %u: result record of %u bytes",
+		       v->id, a.len);
+		return;
+	}
+	if (vm_copy_from_guest(v, "result record", rec, a.buf, a.len))
+		return;
+	if (v->vm->cfg.on_result)
+		v->vm->cfg.on_result(v->vm->cfg.opaque, a.type, rec, a.len);
+}
+
 static void hc_park(struct vcpu *v, uint64_t gpa)
 {
 	(void)gpa;
@@ -119,4 +139,5 @@ void hypercall_register_core(struct vm *vm)
 	vm_register_hypercall(vm, BEYOND_HC_BOOTINFO, hc_bootinfo);
 	vm_register_hypercall(vm, BEYOND_HC_FAULT, hc_fault);
 	vm_register_hypercall(vm, BEYOND_HC_PARK, hc_park);
+	vm_register_hypercall(vm, BEYOND_HC_RESULT, hc_result);
 }

@@ -1,4 +1,4 @@
-/* The core hypercalls every guest has: console, exit, boot info, fault report, park. */
+/* The core hypercalls every guest has: console, exit, boot info, fault report, park, result. */
 #ifndef BEYOND_HYPERCALL_H
 #define BEYOND_HYPERCALL_H
 

@@ -4,6 +4,7 @@
 #include <string.h>
 #include "blk/blk_cli.h"
 #include "guest-runtime/abi.h"
+#include "hv/bench_tlb.h"
 #include "hv/commands.h"
 #include "hv/guests.h"
 
@@ -13,6 +14,7 @@ static const char main_usage[] =
 	"usage: beyond COMMAND [ARGS...]\n"
 	"  run [OPTIONS] GUEST [ARGS...]   run a guest (beyond run --help)\n"
 	"  guests                          list the built-in guests\n"
+	"  bench tlb [OPTIONS]             TLB cost of guest/host page sizes vs native\n"
 	"  bench blk [OPTIONS]             benchmark the block store\n"
 	"  blk SUBCOMMAND ...              manage deduplicated disks (beyond blk --help)\n"
 	"  version                         print version and guest ABI version\n";
@@ -51,9 +53,11 @@ static int cmd_guests(void)
 
 static int cmd_bench(int argc, char **argv)
 {
+	if (argc >= 2 && strcmp(argv[1], "tlb") == 0)
+		return bench_tlb_main(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "blk") == 0)
 		return blk_bench_main(argc - 1, argv + 1);
-	return usage_error(main_usage, "bench: name a suite (blk)");
+	return usage_error(main_usage, "bench: name a suite (tlb, blk)");
 }
 
 int main(int argc, char **argv)

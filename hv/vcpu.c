@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -111,6 +112,14 @@ static int vm_ended(struct vm *vm)
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
+	if (v->vm->cfg.pin) {
+		cpu_set_t set;
+		CPU_ZERO(&set);
+		CPU_SET(v->vm->cfg.pin_cpu + v->id, &set);
+		if (sched_setaffinity(0, sizeof(set), &set) != 0)
+			vm_end(v->vm, VM_STATUS_ABNORMAL, "cannot pin vCPU %u to CPU %u: %s", v->id,
+			       v->vm->cfg.pin_cpu + v->id, strerror(errno));
+	}
 	while (!vm_ended(v->vm)) {
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN)

@@ -38,7 +38,11 @@ struct vm_config {
 	int argc;                    /* guest arguments after argv[0] */
 	char **argv;
 	int console_fd;
-	void *opaque;                /* for modules' hypercall handlers */
+	int pin;                     /* pin vCPU i to host CPU pin_cpu + i */
+	int pin_cpu;
+	/* Receives the guest's result records (BEYOND_HC_RESULT); may be NULL. */
+	void (*on_result)(void *opaque, uint32_t type, const void *rec, uint32_t len);
+	void *opaque;
 };
 
 struct vcpu {

@@ -68,8 +68,7 @@ static int write_long(const char *dir, const char *file, long v)
 	return (fclose(f) == 0 && ok) ? 0 : -1;
 }
 
-/* Grows the hugetlb pool by what the mapping lacks; returns pages added or -1. */
-static long pool_grow(enum host_pages p, uint64_t size)
+long guest_mem_pool_reserve(enum host_pages p, uint64_t size)
 {
 	const char *dir = pool_dir(p);
 	long need = (long)(size / host_page_size(p));
@@ -83,10 +82,14 @@ static long pool_grow(enum host_pages p, uint64_t size)
 	if (write_long(dir, "nr_hugepages", total + lack) != 0)
 		return -1;
 	long got = read_long(dir, "nr_hugepages") - total;
-	return got > 0 ? got : -1;
+	if (got < lack) { /* the kernel found fewer free huge pages than asked */
+		guest_mem_pool_release(p, got);
+		return -1;
+	}
+	return got;
 }
 
-static void pool_shrink(enum host_pages p, long added)
+void guest_mem_pool_release(enum host_pages p, long added)
 {
 	const char *dir = pool_dir(p);
 	long total = read_long(dir, "nr_hugepages");
@@ -117,7 +120,7 @@ int guest_mem_alloc(struct guest_mem *m, uint64_t size, enum host_pages p, int p
 	if (p == HOST_HUGETLB2M || p == HOST_HUGETLB1G) {
 		void *a = map_hugetlb(size, p, populate);
 		if (a == MAP_FAILED) {
-			m->pool_added = pool_grow(p, size);
+			m->pool_added = guest_mem_pool_reserve(p, size);
 			if (m->pool_added > 0)
 				a = map_hugetlb(size, p, populate);
 		}
@@ -130,7 +133,7 @@ int guest_mem_alloc(struct guest_mem *m, uint64_t size, enum host_pages p, int p
 				 strerror(errno), freep,
 				 m->pool_added > 0 ? " even after growing the pool" : "", pool_dir(p));
 			if (m->pool_added > 0)
-				pool_shrink(p, m->pool_added);
+				guest_mem_pool_release(p, m->pool_added);
 			return -1;
 		}
 		m->map = m->base = a;
@@ -170,7 +173,7 @@ void guest_mem_free(struct guest_mem *m)
 	if (m->map)
 		munmap(m->map, m->map_size);
 	if (m->pool_added > 0)
-		pool_shrink(m->host_pages, m->pool_added);
+		guest_mem_pool_release(m->host_pages, m->pool_added);
 	memset(m, 0, sizeof(*m));
 }
 

@@ -38,6 +38,14 @@ uint64_t host_page_size(enum host_pages p);
 int guest_mem_alloc(struct guest_mem *m, uint64_t size, enum host_pages p, int populate,
 		    char *err, size_t errlen);
 void guest_mem_free(struct guest_mem *m);
+
+/*
+ * Makes sure the hugetlb pool of p's size has bytes' worth of free pages,
+ * growing it (as root) if needed. Returns the pages added, to be given back
+ * with guest_mem_pool_release(), or -1 if the pool could not be grown enough.
+ */
+long guest_mem_pool_reserve(enum host_pages p, uint64_t bytes);
+void guest_mem_pool_release(enum host_pages p, long added);
 int guest_mem_usage(const struct guest_mem *m, struct guest_mem_usage *u);
 
 /* Host pointer for [gpa, gpa + len), or NULL if any of it is outside RAM. */
