@@ -66,14 +66,14 @@ deps:
 
 # --- tests -------------------------------------------------------------------
 UNIT_SRCS := $(wildcard tests/unit/*.c)
-UNIT_LIB  := hv/elf_loader.c hv/range.c mm/pagetable.c
+UNIT_LIB  := hv/elf_loader.c hv/error.c hv/range.c mm/pagetable.c
 
 $(BUILD)/tests/hv.crit: $(UNIT_SRCS) $(UNIT_LIB) | $(KINC)/.ok
 	@mkdir -p $(dir $@)
 	$(TEST_CC) $(CFLAGS) -isystem $(KINC) -o $@ $(UNIT_SRCS) $(UNIT_LIB) -lcriterion
 
 # VM-level tests link the monitor itself (minus its main) with Criterion.
-KVM_TEST_LIB := $(filter-out hv/main.c hv/cmd_%.c,$(HV_SRCS))
+KVM_TEST_LIB := $(filter-out hv/main.c hv/cmd_%.c hv/bench_%.c,$(HV_SRCS))
 $(BUILD)/tests/kvm.crit: $(wildcard tests/kvm/*.c) $(KVM_TEST_LIB) $(BUILD)/mon/builtin_guests.o | $(KINC)/.ok
 	@mkdir -p $(dir $@)
 	$(TEST_CC) $(CFLAGS) -isystem $(KINC) -pthread -no-pie -o $@ $(filter %.c %.o,$^) -lcriterion

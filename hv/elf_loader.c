@@ -1,39 +1,30 @@
 #include <elf.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include "guest-runtime/abi.h"
 #include "hv/elf_loader.h"
+#include "hv/error.h"
 #include "hv/range.h"
 
 /* linker.ld makes three; the cap keeps the overlap check cheap on crafted files. */
 #define ELF_MAX_PHDRS 64
 
-static int reject(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 static int check_header(const Elf64_Ehdr *eh, size_t size, char *err, size_t errlen)
 {
 	if (size < sizeof(*eh) || memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0)
-		return reject(err, errlen, "not an ELF file");
+		return error_set(err, errlen, "not an ELF file");
 	if (eh->e_ident[EI_CLASS] != ELFCLASS64 || eh->e_ident[EI_DATA] != ELFDATA2LSB)
-		return reject(err, errlen, "not a little-endian ELF64 file");
+		return error_set(err, errlen, "not a little-endian ELF64 file");
 	if (eh->e_machine != EM_X86_64)
-		return reject(err, errlen, "not an x86-64 image (e_machine %u)", eh->e_machine);
+		return error_set(err, errlen, "not an x86-64 image (e_machine %u)", eh->e_machine);
 	if (eh->e_type != ET_EXEC)
-		return reject(err, errlen, "not a static executable (e_type %u; PIE and shared objects are refused)",
+		return error_set(err, errlen, "not a static executable (e_type %u; PIE and shared objects are refused)",
 			      eh->e_type);
 	if (eh->e_phentsize != sizeof(Elf64_Phdr) || eh->e_phnum == 0 || eh->e_phnum > ELF_MAX_PHDRS)
-		return reject(err, errlen, "bad program header table (entry size %u, count %u)",
+		return error_set(err, errlen, "bad program header table (entry size %u, count %u)",
 			      eh->e_phentsize, eh->e_phnum);
 	if (!range_inside(eh->e_phoff, (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr), size))
-		return reject(err, errlen, "program header table past end of file (truncated?)");
+		return error_set(err, errlen, "program header table past end of file (truncated?)");
 	return 0;
 }
 
@@ -79,24 +70,24 @@ int elf_load(const uint8_t *file, size_t size, uint8_t *ram, uint64_t load_min,
 		Elf64_Phdr ph;
 		memcpy(&ph, file + eh.e_phoff + i * sizeof(ph), sizeof(ph));
 		if (ph.p_type == PT_INTERP || ph.p_type == PT_DYNAMIC)
-			return reject(err, errlen, "dynamically linked image (program header %u)", i);
+			return error_set(err, errlen, "dynamically linked image (program header %u)", i);
 		if (ph.p_type != PT_LOAD && ph.p_type != PT_NOTE)
 			continue;
 		if (!range_inside(ph.p_offset, ph.p_filesz, size))
-			return reject(err, errlen, "segment %u extends past end of file (truncated?)", i);
+			return error_set(err, errlen, "segment %u extends past end of file (truncated?)", i);
 		if (ph.p_type == PT_NOTE) {
 			int r = find_note(file, &ph, &note);
 			if (r < 0)
-				return reject(err, errlen, "malformed note in segment %u", i);
+				return error_set(err, errlen, "malformed note in segment %u", i);
 			have_note |= r;
 			continue;
 		}
 		if (ph.p_filesz > ph.p_memsz)
-			return reject(err, errlen, "segment %u: file size exceeds memory size", i);
+			return error_set(err, errlen, "segment %u: file size exceeds memory size", i);
 		if (ph.p_paddr != ph.p_vaddr)
-			return reject(err, errlen, "segment %u: physical and virtual address differ", i);
+			return error_set(err, errlen, "segment %u: physical and virtual address differ", i);
 		if (ph.p_vaddr < load_min || !range_inside(ph.p_vaddr, ph.p_memsz, load_max))
-			return reject(err, errlen,
+			return error_set(err, errlen,
 				      "segment %u [%#lx, +%#lx) outside guest RAM available to images [%#lx, %#lx)",
 				      i, (unsigned long)ph.p_vaddr, (unsigned long)ph.p_memsz,
 				      (unsigned long)load_min, (unsigned long)load_max);
@@ -104,7 +95,7 @@ int elf_load(const uint8_t *file, size_t size, uint8_t *ram, uint64_t load_min,
 			Elf64_Phdr q;
 			memcpy(&q, file + eh.e_phoff + j * sizeof(q), sizeof(q));
 			if (q.p_type == PT_LOAD && range_overlaps(ph.p_vaddr, ph.p_memsz, q.p_vaddr, q.p_memsz))
-				return reject(err, errlen, "segments %u and %u overlap", j, i);
+				return error_set(err, errlen, "segments %u and %u overlap", j, i);
 		}
 		memcpy(ram + ph.p_vaddr, file + ph.p_offset, ph.p_filesz);
 		memset(ram + ph.p_vaddr + ph.p_filesz, 0, ph.p_memsz - ph.p_filesz);
@@ -118,21 +109,21 @@ int elf_load(const uint8_t *file, size_t size, uint8_t *ram, uint64_t load_min,
 			entry_ok = 1;
 	}
 	if (end == 0)
-		return reject(err, errlen, "no loadable segment");
+		return error_set(err, errlen, "no loadable segment");
 	if (!entry_ok)
-		return reject(err, errlen, "entry point %#lx is not in an executable segment",
+		return error_set(err, errlen, "entry point %#lx is not in an executable segment",
 			      (unsigned long)eh.e_entry);
 	if (!have_note)
-		return reject(err, errlen, "no beyond ABI note (not linked with the beyond runtime?)");
+		return error_set(err, errlen, "no beyond ABI note (not linked with the beyond runtime?)");
 	if (note.abi_version != BEYOND_ABI_VERSION)
-		return reject(err, errlen, "guest ABI version %u, this monitor speaks %u",
+		return error_set(err, errlen, "guest ABI version %u, this monitor speaks %u",
 			      note.abi_version, BEYOND_ABI_VERSION);
 	if (note.exception_handlers < start || !range_inside(note.exception_handlers, sizeof(out->exception_handlers), end))
-		return reject(err, errlen, "exception handler table outside the image");
+		return error_set(err, errlen, "exception handler table outside the image");
 	memcpy(out->exception_handlers, ram + note.exception_handlers, sizeof(out->exception_handlers));
 	for (int v = 0; v < 32; v++)
 		if (out->exception_handlers[v] < start || out->exception_handlers[v] >= end)
-			return reject(err, errlen, "exception handler %d outside the image", v);
+			return error_set(err, errlen, "exception handler %d outside the image", v);
 	out->entry = eh.e_entry;
 	out->start = start;
 	out->end = end;

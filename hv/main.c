@@ -19,14 +19,19 @@ static const char main_usage[] =
 	"  blk SUBCOMMAND ...              manage deduplicated disks (beyond blk --help)\n"
 	"  version                         print version and guest ABI version\n";
 
+static void complain(const char *fmt, va_list ap)
+{
+	fputs("beyond: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
 int usage_error(const char *usage, const char *fmt, ...)
 {
 	if (fmt) {
 		va_list ap;
 		va_start(ap, fmt);
-		fputs("beyond: ", stderr);
-		vfprintf(stderr, fmt, ap);
-		fputc('\n', stderr);
+		complain(fmt, ap);
 		va_end(ap);
 	}
 	fputs(usage, stderr);
@@ -37,9 +42,7 @@ int setup_error(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	fputs("beyond: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	complain(fmt, ap);
 	va_end(ap);
 	return STATUS_SETUP_ERROR;
 }

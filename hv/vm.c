@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
+#include "hv/error.h"
 #include "hv/hypercall.h"
 #include "hv/range.h"
 #include "hv/vcpu.h"
@@ -16,28 +17,19 @@
 #include "mm/layout.h"
 #include "mm/pagetable.h"
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 static int check_config(const struct vm_config *c, struct kvm_host *kvm, char *err, size_t errlen)
 {
 	if (c->vcpus < 1 || c->vcpus > LAYOUT_MAX_VCPUS || (int)c->vcpus > kvm->max_vcpus)
-		return fail(err, errlen, "--vcpus must be 1..%d here", kvm->max_vcpus < LAYOUT_MAX_VCPUS
+		return error_set(err, errlen, "--vcpus must be 1..%d here", kvm->max_vcpus < LAYOUT_MAX_VCPUS
 			    ? kvm->max_vcpus : LAYOUT_MAX_VCPUS);
 	if (c->guest_page == PT_1G && !kvm->has_pdpe1gb)
-		return fail(err, errlen, "guest 1g pages are not available: this KVM does not offer "
+		return error_set(err, errlen, "guest 1g pages are not available: this KVM does not offer "
 			    "pdpe1gb (KVM_GET_SUPPORTED_CPUID)");
 	if (c->mem_size % c->guest_page != 0)
-		return fail(err, errlen, "--mem must be a multiple of the guest page size (%lu KiB)",
+		return error_set(err, errlen, "--mem must be a multiple of the guest page size (%lu KiB)",
 			    (unsigned long)(c->guest_page >> 10));
 	if (c->mem_size < (4ull << 20))
-		return fail(err, errlen, "--mem must be at least 4M");
+		return error_set(err, errlen, "--mem must be at least 4M");
 	return 0;
 }
 
@@ -48,13 +40,13 @@ static int layout_ram(struct vm *vm, char *err, size_t errlen)
 	uint64_t pt_base = (mem - pt_bytes(mem, vm->cfg.guest_page)) & ~(PT_4K - 1);
 	uint64_t stacks;
 	if (!align_up_checked(vm->image.end, PT_4K, &stacks))
-		return fail(err, errlen, "image end out of range");
+		return error_set(err, errlen, "image end out of range");
 	uint64_t stacks_end = stacks + vm->cfg.vcpus * LAYOUT_STACK_SIZE;
 	if (stacks_end > pt_base)
-		return fail(err, errlen, "--mem %lu MiB is too small for the image, %u stacks and page tables",
+		return error_set(err, errlen, "--mem %lu MiB is too small for the image, %u stacks and page tables",
 			    (unsigned long)(mem >> 20), vm->cfg.vcpus);
 	if (stacks_end > (4ull << 30))
-		return fail(err, errlen, "image too large: vCPU stacks must lie below 4 GiB");
+		return error_set(err, errlen, "image too large: vCPU stacks must lie below 4 GiB");
 	vm->stacks_start = stacks;
 	vm->heap_start = stacks_end;
 	vm->heap_end = pt_base;
@@ -81,25 +73,25 @@ int vm_create(struct vm *vm, struct kvm_host *kvm, const struct vm_config *cfg, 
 	char why[256];
 	if (elf_load(cfg->image, cfg->image_size, vm->mem.base, LAYOUT_IMAGE_MIN, load_max, &vm->image,
 		     why, sizeof(why)))
-		return fail(err, errlen, "bad guest image %s: %s", cfg->name, why);
+		return error_set(err, errlen, "bad guest image %s: %s", cfg->name, why);
 	if (layout_ram(vm, err, errlen))
 		return -1;
 	x86_setup_tables(vm);
 
 	vm->fd = ioctl(kvm->fd, KVM_CREATE_VM, 0);
 	if (vm->fd < 0)
-		return fail(err, errlen, "KVM_CREATE_VM: %s", strerror(errno));
+		return error_set(err, errlen, "KVM_CREATE_VM: %s", strerror(errno));
 	struct kvm_userspace_memory_region region = {
 		.slot = 0, .guest_phys_addr = 0, .memory_size = cfg->mem_size,
 		.userspace_addr = (uintptr_t)vm->mem.base,
 	};
 	if (ioctl(vm->fd, KVM_SET_USER_MEMORY_REGION, &region) < 0)
-		return fail(err, errlen, "KVM_SET_USER_MEMORY_REGION: %s", strerror(errno));
+		return error_set(err, errlen, "KVM_SET_USER_MEMORY_REGION: %s", strerror(errno));
 
 	hypercall_register_core(vm);
 	vm->vcpus = calloc(cfg->vcpus, sizeof(*vm->vcpus));
 	if (!vm->vcpus)
-		return fail(err, errlen, "out of memory");
+		return error_set(err, errlen, "out of memory");
 	for (unsigned i = 0; i < cfg->vcpus; i++) {
 		vm->vcpus[i].fd = -1;
 		if (vcpu_create(vm, i, err, errlen))
@@ -148,31 +140,32 @@ static void end_locked(struct vm *vm, int status, const char *reason)
 	kick_all(vm);
 }
 
-void vm_end(struct vm *vm, int status, const char *fmt, ...)
+/* Ends the VM with a formatted reason; with crashed, dumps that vCPU's registers first. */
+static void vend(struct vm *vm, struct vcpu *crashed, int status, const char *fmt, va_list ap)
 {
 	char reason[sizeof(vm->reason)];
-	va_list ap;
-	va_start(ap, fmt);
 	vsnprintf(reason, sizeof(reason), fmt, ap);
-	va_end(ap);
 	pthread_mutex_lock(&vm->lock);
+	if (crashed && !vm->ended)
+		x86_dump_regs(crashed, vm->dump, sizeof(vm->dump));
 	end_locked(vm, status, reason);
 	pthread_mutex_unlock(&vm->lock);
 }
 
-void vm_crash(struct vcpu *v, const char *fmt, ...)
+void vm_end(struct vm *vm, int status, const char *fmt, ...)
 {
-	struct vm *vm = v->vm;
-	char reason[sizeof(vm->reason)];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(reason, sizeof(reason), fmt, ap);
+	vend(vm, NULL, status, fmt, ap);
 	va_end(ap);
-	pthread_mutex_lock(&vm->lock);
-	if (!vm->ended)
-		x86_dump_regs(v, vm->dump, sizeof(vm->dump));
-	end_locked(vm, VM_STATUS_ABNORMAL, reason);
-	pthread_mutex_unlock(&vm->lock);
+}
+
+void vm_crash(struct vcpu *v, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vend(v->vm, v, VM_STATUS_ABNORMAL, fmt, ap);
+	va_end(ap);
 }
 
 void vm_register_hypercall(struct vm *vm, unsigned nr, hypercall_fn fn)
