@@ -67,6 +67,10 @@ hostile "fault pf" 'page fault \(vector 14.*cr2=0x' fault pf
 hostile "fault ud" 'invalid opcode \(vector 6' fault ud
 hostile "fault gp (hlt at CPL3)" 'general protection \(vector 13' fault gp
 hostile "fault on vCPU 0 of 2" 'divide error' --vcpus 2 fault
+hostile "fault hlt (HLT in ring 0)" 'executed HLT' fault hlt
+t_grep "HLT end dumps registers" "$T_TMP/err" 'cs 0008'
+hostile "fault triple (IDT wiped)" 'triple fault \(shutdown\)' fault triple
+t_grep "triple fault dumps registers" "$T_TMP/err" 'rip [0-9a-f]{16} rsp'
 hostile "badcall buf" 'bad hypercall.*console buffer.*outside guest RAM' badcall buf
 hostile "badcall struct" 'bad hypercall.*console struct.*outside guest RAM' badcall struct
 hostile "badcall len" 'bad hypercall.*console buffer.*outside guest RAM' badcall len
