@@ -4,8 +4,9 @@
  * directory, same data: every block distinct, so inline dedup does its full
  * work), directly (pwrite vs store API) and through NBD (qemu-nbd serving
  * the raw file vs our server, one client of our own over a unix socket).
- * Then XXH3-128 hashing next to memcpy. Page-cache speeds: no fsync inside
- * the timed loops, for either side.
+ * Then XXH3-128 hashing next to memcpy. Most rows are page-cache speeds
+ * (no flush, for either side); the "+flush" rows end with a flush (fdatasync
+ * of the raw file, blk_flush of the store) inside the timing: durable writes.
  */
 #include <endian.h>
 #include <errno.h>
@@ -27,6 +28,7 @@
 
 struct target {
 	int (*io)(struct target *t, bool write, void *buf, uint64_t off, size_t n);
+	int (*flush)(struct target *t);
 	int fd;			/* raw file or NBD socket */
 	struct blk_vol *vol;
 	uint64_t handle;
@@ -38,9 +40,19 @@ static int raw_io(struct target *t, bool write, void *buf, uint64_t off, size_t 
 	return r == (ssize_t)n ? 0 : -EIO;
 }
 
+static int raw_flush(struct target *t)
+{
+	return fdatasync(t->fd) ? -errno : 0;
+}
+
 static int store_io(struct target *t, bool write, void *buf, uint64_t off, size_t n)
 {
 	return write ? blk_write(t->vol, buf, off, n, 0) : blk_read(t->vol, buf, off, n);
+}
+
+static int store_flush(struct target *t)
+{
+	return blk_flush(blk_vol_store(t->vol));
 }
 
 static int xfer(int fd, void *p, size_t n, bool out)
@@ -55,16 +67,27 @@ static int xfer(int fd, void *p, size_t n, bool out)
 	return 0;
 }
 
-static int nbd_io(struct target *t, bool write, void *buf, uint64_t off, size_t n)
+static int nbd_cmd(struct target *t, uint16_t type, void *buf, uint64_t off, size_t n)
 {
-	struct nbd_request rq = { htobe32(NBD_REQUEST_MAGIC), 0, htobe16(write ? NBD_CMD_WRITE : NBD_CMD_READ),
-				  t->handle++, htobe64(off), htobe32(n) };
+	struct nbd_request rq = { htobe32(NBD_REQUEST_MAGIC), 0, htobe16(type), t->handle++, htobe64(off),
+				  htobe32(n) };
 	struct nbd_reply rp;
+	size_t out = type == NBD_CMD_WRITE ? n : 0, in = type == NBD_CMD_READ ? n : 0;
 
-	if (xfer(t->fd, &rq, sizeof(rq), true) || (write && xfer(t->fd, buf, n, true)) ||
-	    xfer(t->fd, &rp, sizeof(rp), false) || rp.error || (!write && xfer(t->fd, buf, n, false)))
+	if (xfer(t->fd, &rq, sizeof(rq), true) || (out && xfer(t->fd, buf, out, true)) ||
+	    xfer(t->fd, &rp, sizeof(rp), false) || rp.error || (in && xfer(t->fd, buf, in, false)))
 		return -EIO;
 	return 0;
+}
+
+static int nbd_io(struct target *t, bool write, void *buf, uint64_t off, size_t n)
+{
+	return nbd_cmd(t, write ? NBD_CMD_WRITE : NBD_CMD_READ, buf, off, n);
+}
+
+static int nbd_flush(struct target *t)
+{
+	return nbd_cmd(t, NBD_CMD_FLUSH, NULL, 0, 0);
 }
 
 /* Connects to an NBD server and negotiates export name with NBD_OPT_GO. */
@@ -76,6 +99,7 @@ static int nbd_connect(struct target *t, const char *sock, const char *name)
 
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
 	t->io = nbd_io;
+	t->flush = nbd_flush;
 	t->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	for (int i = 0; i < 100 && connect(t->fd, (struct sockaddr *)&sa, sizeof(sa)); i++)
 		usleep(50000);	/* the server may still be starting */
@@ -99,15 +123,16 @@ static int nbd_connect(struct target *t, const char *sock, const char *name)
 
 struct pattern {
 	const char *name;
-	bool write, random;
+	bool write, random, flush;
 	size_t io;
 };
 
 static const struct pattern patterns[] = {
-	{ "seq write 64K", true, false, 65536 }, { "seq write 4K", true, false, 4096 },
-	{ "rand write 4K", true, true, 4096 }, { "rand write 64K", true, true, 65536 },
-	{ "seq read 64K", false, false, 65536 }, { "seq read 4K", false, false, 4096 },
-	{ "rand read 4K", false, true, 4096 }, { "rand read 64K", false, true, 65536 },
+	{ "seq write 64K", true, false, false, 65536 }, { "seq write 4K", true, false, false, 4096 },
+	{ "rand write 4K", true, true, false, 4096 }, { "rand write 64K", true, true, false, 65536 },
+	{ "seq read 64K", false, false, false, 65536 }, { "seq read 4K", false, false, false, 4096 },
+	{ "rand read 4K", false, true, false, 4096 }, { "rand read 64K", false, true, false, 65536 },
+	{ "seq write 64K+flush", true, false, true, 65536 }, { "rand write 4K+flush", true, true, true, 4096 },
 };
 #define NPAT (int)(sizeof(patterns) / sizeof(patterns[0]))
 
@@ -140,6 +165,8 @@ static double run(struct target *t, const struct pattern *p, uint8_t *data, uint
 		}
 		err = t->io(t, p->write, buf, off, p->io);
 	}
+	if (!err && p->flush)
+		err = t->flush(t);
 	double dt = bench_now() - t0;
 	free(order);
 	free(buf);
@@ -161,7 +188,7 @@ static int compare(struct target *raw, struct target *store, struct speed_row *r
 		snprintf(rows[p].name, sizeof(rows[p].name), "%s", patterns[p].name);
 		rows[p].raw_mbs = bench_median(a, reps);
 		rows[p].store_mbs = bench_median(b, reps);
-		fprintf(stderr, "  %-16s raw %8.0f MB/s  store %8.0f MB/s\n", rows[p].name, rows[p].raw_mbs,
+		fprintf(stderr, "  %-20s raw %8.0f MB/s  store %8.0f MB/s\n", rows[p].name, rows[p].raw_mbs,
 			rows[p].store_mbs);
 	}
 	return NPAT;
@@ -255,7 +282,7 @@ int bench_speed(const struct bench_cfg *c, struct speed_result *r)
 	uint64_t size = c->speed_bytes;
 	uint8_t *data = malloc(size);
 	struct blk_store *s = NULL;
-	struct target raw = { .io = raw_io }, store = { .io = store_io };
+	struct target raw = { .io = raw_io, .flush = raw_flush }, store = { .io = store_io, .flush = store_flush };
 	int err = data ? 0 : -ENOMEM;
 
 	if (!err)

@@ -15,7 +15,7 @@ $(BLK_INC)/xxhash.h:
 $(BLK_SRCS:%.c=$(BUILD)/mon/%.o): | $(BLK_INC)/xxhash.h
 
 # Unit tests: the store's sources, minus the front ends, against glibc.
-BLK_CORE_SRCS := $(filter-out blk/blk_cli.c blk/bench_blk.c blk/nbd.c,$(BLK_SRCS))
+BLK_CORE_SRCS := $(filter-out blk/blk_cli.c blk/bench%.c blk/nbd.c,$(BLK_SRCS))
 
 $(BUILD)/tests/blk.crit: $(wildcard tests/blk/*.c) $(BLK_CORE_SRCS) $(wildcard blk/*.h)
 	@mkdir -p $(dir $@)

@@ -29,7 +29,8 @@ int journal_add(struct journal *j, uint32_t type, const void *payload, uint32_t 
 	struct rec_hdr h = { .len = (uint32_t)need, .type = type };
 	uint8_t *r = j->buf + j->len;
 	memcpy(r, &h, sizeof(h));
-	memcpy(r + sizeof(h), payload, len);
+	if (len)
+		memcpy(r + sizeof(h), payload, len);
 	h.csum = blk_hash64(r + sizeof(h.csum), need - sizeof(h.csum), j->gen);
 	memcpy(r, &h.csum, sizeof(h.csum));
 	j->len += need;
@@ -39,6 +40,10 @@ int journal_add(struct journal *j, uint32_t type, const void *payload, uint32_t 
 int journal_commit(struct journal *j)
 {
 	size_t done = 0;
+	int err = journal_add(j, J_COMMIT, NULL, 0);
+
+	if (err)
+		return err;
 
 	while (done < j->len) {
 		ssize_t n = pwrite(j->fd, j->buf + done, j->len - done, j->end + done);
@@ -53,12 +58,26 @@ int journal_commit(struct journal *j)
 	j->end += j->len;
 	j->len = 0;
 	return 0;
-fail:;
-	int err = errno ? -errno : -EIO;
-	/* Leave no partial record behind for a later append to follow. */
+fail:
+	err = errno ? -errno : -EIO;
+	/* Leave no partial record behind for a later append to follow; the
+	 * commit record goes again with the next attempt. */
 	if (ftruncate(j->fd, j->end) == 0)
 		fdatasync(j->fd);
+	j->len -= sizeof(struct rec_hdr);
 	return err;
+}
+
+/* Returns the end of the valid record at off, or 0. */
+static size_t valid_end(const struct journal *j, const uint8_t *b, size_t size, size_t off, struct rec_hdr *h)
+{
+	if (size - off < sizeof(*h))
+		return 0;
+	memcpy(h, b + off, sizeof(*h));
+	if (h->len < sizeof(*h) || h->len > size - off ||
+	    blk_hash64(b + off + sizeof(h->csum), h->len - sizeof(h->csum), j->gen) != h->csum)
+		return 0;
+	return off + h->len;
 }
 
 int journal_replay(struct journal *j, int (*fn)(uint32_t, const void *, uint32_t, void *), void *arg)
@@ -66,7 +85,7 @@ int journal_replay(struct journal *j, int (*fn)(uint32_t, const void *, uint32_t
 	struct stat st;
 	if (fstat(j->fd, &st))
 		return -errno;
-	size_t size = st.st_size, off = 0;
+	size_t size = st.st_size, off = 0, end = 0, next;
 	uint8_t *b = malloc(size ? size : 1);
 	if (!b)
 		return -ENOMEM;
@@ -74,23 +93,22 @@ int journal_replay(struct journal *j, int (*fn)(uint32_t, const void *, uint32_t
 		free(b);
 		return -EIO;
 	}
+	struct rec_hdr h;
+	/* Only whole commits count: find the last commit record first. */
+	for (; (next = valid_end(j, b, size, off, &h)); off = next)
+		if (h.type == J_COMMIT)
+			end = next;
 	int err = 0;
-	while (off + sizeof(struct rec_hdr) <= size) {
-		struct rec_hdr h;
-		memcpy(&h, b + off, sizeof(h));
-		if (h.len < sizeof(h) || h.len > size - off ||
-		    blk_hash64(b + off + sizeof(h.csum), h.len - sizeof(h.csum), j->gen) != h.csum)
-			break;
-		err = fn(h.type, b + off + sizeof(h), h.len - sizeof(h), arg);
-		if (err)
-			break;
-		off += h.len;
+	for (off = 0; off < end && !err; off = next) {
+		next = valid_end(j, b, size, off, &h);
+		if (h.type != J_COMMIT)
+			err = fn(h.type, b + off + sizeof(h), h.len - sizeof(h), arg);
 	}
 	free(b);
 	if (err)
 		return err;
-	j->end = off;
-	if (off != size && (ftruncate(j->fd, off) || fdatasync(j->fd)))
+	j->end = end;
+	if (end != size && (ftruncate(j->fd, end) || fdatasync(j->fd)))
 		return -errno;
 	return 0;
 }

@@ -22,6 +22,7 @@
 
 #define META_MAGIC   "BEYBLK01"
 #define CKPT_BYTES   (64u << 20)	/* journal size that triggers a checkpoint */
+#define JBUF_MAX     (32u << 20)	/* unflushed records that force a commit */
 
 struct meta_hdr {
 	char magic[8];
@@ -93,8 +94,8 @@ int slot_alloc(struct blk_store *s, uint32_t *slot)
 			return err;
 		*slot = s->nslots++;
 	}
-	s->refs[*slot] = 0;
-	return 0;
+	s->refs[*slot] = REF_NEW;
+	return slot_list_push(&s->fresh, *slot);
 }
 
 void slot_unref(struct blk_store *s, uint32_t slot)
@@ -103,10 +104,16 @@ void slot_unref(struct blk_store *s, uint32_t slot)
 		return;
 	if (s->refs[slot] & REF_INDEXED)
 		blk_index_remove(&s->ix, slot);
+	bool recent = s->refs[slot] & REF_NEW;
 	s->refs[slot] = 0;
 	/* On failure the slot merely leaks until the next open or fsck. */
-	if (!s->replaying)
+	if (s->replaying)
+		return;
+	if (!recent) {
 		slot_list_push(&s->pending, slot);
+	} else if (!slot_list_push(&s->free, slot)) {
+		slot_list_push(&s->recycled, slot);
+	}
 }
 
 int slot_read(struct blk_store *s, uint32_t slot, void *buf)
@@ -147,7 +154,7 @@ int store_log(struct blk_store *s, uint32_t type, const void *p, uint32_t len)
 	if (s->replaying)
 		return 0;
 	int err = journal_add(&s->j, type, p, len);
-	if (!err && s->j.len >= CKPT_BYTES / 8)
+	if (!err && s->j.len >= JBUF_MAX)
 		err = store_commit(s);	/* bound the memory of unflushed records */
 	return err;
 }
@@ -169,9 +176,21 @@ int store_commit(struct blk_store *s)
 			return err;
 		}
 	}
+	for (size_t i = 0; i < s->fresh.n; i++)
+		s->refs[s->fresh.v[i]] &= ~REF_NEW;
+	s->fresh.n = 0;
+	/* Recycled slots (in the free list) not taken again: punch them too. */
+	size_t idle = 0;
+	for (size_t i = 0; i < s->recycled.n; i++)
+		if (!(s->refs[s->recycled.v[i]] & REF_COUNT))
+			s->recycled.v[idle++] = s->recycled.v[i];
+	punch(s, s->recycled.v, idle);
+	s->recycled.n = 0;
 	if (s->pending.n) {
+		/* Sorted by punch(); pushed backwards so that allocation takes
+		 * them in ascending order and big writes stay contiguous. */
 		punch(s, s->pending.v, s->pending.n);
-		for (size_t i = 0; i < s->pending.n; i++)
+		for (size_t i = s->pending.n; i-- > 0;)
 			slot_list_push(&s->free, s->pending.v[i]);
 		s->pending.n = 0;
 	}
@@ -333,6 +352,8 @@ static void store_free(struct blk_store *s)
 	free(s->refs);
 	free(s->free.v);
 	free(s->pending.v);
+	free(s->fresh.v);
+	free(s->recycled.v);
 	free(s->j.buf);
 	free(s->scratch);
 	free(s->rmw);

@@ -48,6 +48,7 @@ int blk_vol_remove(struct blk_store *s, const char *name);
 int blk_vol_open(struct blk_store *s, const char *name, struct blk_vol **out);
 void blk_vol_close(struct blk_vol *v);
 uint64_t blk_vol_size(const struct blk_vol *v);
+struct blk_store *blk_vol_store(const struct blk_vol *v);
 bool blk_vol_readonly(const struct blk_vol *v);
 
 int blk_read(struct blk_vol *v, void *buf, uint64_t off, size_t len);

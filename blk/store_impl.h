@@ -5,9 +5,11 @@
  * A block lives in a slot of the data file at offset slot * block_size
  * (slot 0 means "all zeros" and is never stored). The slot table keeps its
  * hash and reference count; each volume keeps a flat map from block number
- * to slot, so a read costs the same at any snapshot depth. Slots freed
- * since the last commit stay "pending": the durable metadata may still
- * reference them, so they are reused (or hole-punched) only after commit.
+ * to slot, so a read costs the same at any snapshot depth. A freed slot
+ * that the durable metadata may still reference stays "pending" until the
+ * next commit, then is hole-punched and reused; a slot both allocated and
+ * freed since the last commit is reused at once (commits are atomic, so
+ * no durable state can point at it), which keeps overwrites in place.
  */
 #ifndef BEYOND_BLK_STORE_IMPL_H
 #define BEYOND_BLK_STORE_IMPL_H
@@ -21,7 +23,8 @@
 #define VOL_RO 1u
 
 #define REF_INDEXED 0x80000000u	/* slot is in the hash index */
-#define REF_COUNT   0x7fffffffu
+#define REF_NEW     0x40000000u	/* allocated since the last commit */
+#define REF_COUNT   0x3fffffffu
 
 struct blk_vol {
 	struct blk_store *s;
@@ -47,6 +50,8 @@ struct blk_store {
 	uint32_t *refs;			/* ... and REF_INDEXED | count */
 	uint32_t nslots, slotcap;	/* slots 1 .. nslots-1 exist */
 	struct slot_list free, pending;
+	struct slot_list fresh;		/* allocated since the last commit */
+	struct slot_list recycled;	/* freed at once; punched at commit if still free */
 	struct blk_index ix;
 
 	struct blk_vol **vols;		/* by id; NULL once removed */

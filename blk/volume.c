@@ -239,6 +239,7 @@ void blk_vol_close(struct blk_vol *v)
 }
 
 uint64_t blk_vol_size(const struct blk_vol *v) { return v->size; }
+struct blk_store *blk_vol_store(const struct blk_vol *v) { return v->s; }
 bool blk_vol_readonly(const struct blk_vol *v) { return v->flags & VOL_RO; }
 
 /* --- I/O ----------------------------------------------------------------- */
@@ -326,52 +327,124 @@ static bool same_bytes(struct blk_store *s, uint32_t slot, const void *data)
 	return !slot_read(s, slot, s->scratch) && !memcmp(s->scratch, data, s->bs);
 }
 
-/* Points lba at a block holding data (hash h), sharing an equal block if
- * one is known; the caller holds the write lock. */
-static int put_block(struct blk_vol *v, uint64_t lba, const uint8_t *data, const struct blk_hash *h)
-{
-	struct blk_store *s = v->s;
-	uint32_t old = v->map[lba], slot = 0;
-	int err;
+/* A block of a write: its content and where it ends up. */
+struct wblk {
+	const uint8_t *src;
+	struct blk_hash h;
+	bool zero, fresh;	/* fresh: goes to a newly allocated slot */
+	uint32_t slot;
+};
 
-	if (!h) {
-		if (!old)
-			return 0;
-		struct j_map m = { .vol = v->id, .lba = lba };
-		map_set(v, lba, 0);
-		return store_log(s, J_MAP, &m, sizeof(m));
+#define WBATCH 256
+
+/* Finds an equal stored block; a hash match is only a candidate, the bytes
+ * decide. Slots in the index without references are this batch's own,
+ * not written yet: compare them in memory. */
+static uint32_t find_equal(struct blk_store *s, const struct wblk *b, size_t n, const struct wblk *w)
+{
+	size_t pos = 0;
+	uint32_t c;
+
+	while ((c = blk_index_next(&s->ix, &w->h, &pos))) {
+		if (s->refs[c] & REF_COUNT) {
+			if (same_bytes(s, c, w->src))
+				return c;
+			continue;
+		}
+		for (size_t i = 0; i < n; i++)
+			if (b[i].fresh && b[i].slot == c && !memcmp(b[i].src, w->src, s->bs))
+				return c;
 	}
-	if (old && blk_hash_eq(&s->hashes[old], h) && same_bytes(s, old, data))
-		return 0;
-	if (s->dedup == BLK_DEDUP_INLINE) {
-		size_t pos = 0;
-		uint32_t c;
-		/* A hash match is only a candidate: the bytes decide. */
-		while (!slot && (c = blk_index_next(&s->ix, h, &pos)))
-			if (same_bytes(s, c, data))
-				slot = c;
+	return 0;
+}
+
+static void unwind(struct blk_store *s, struct wblk *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (!b[i].fresh)
+			continue;
+		if (s->refs[b[i].slot] & REF_INDEXED)
+			blk_index_remove(&s->ix, b[i].slot);
+		s->refs[b[i].slot] = 0;
+		slot_list_push(&s->free, b[i].slot);
 	}
-	if (!slot) {
-		if ((err = slot_alloc(s, &slot)))
-			return err;
-		ssize_t n = pwrite(s->datafd, data, s->bs, (off_t)slot << s->shift);
-		if (n != (ssize_t)s->bs) {
-			err = n < 0 ? -errno : -ENOSPC;
+}
+
+/* Writes fresh blocks, one pwrite per run that is consecutive both in the
+ * data file and in memory. */
+static int write_fresh(struct blk_store *s, const struct wblk *b, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		if (!b[i].fresh) {
+			i++;
+			continue;
+		}
+		size_t k = i + 1;
+		while (k < n && b[k].fresh && b[k].slot == b[k - 1].slot + 1 && b[k].src == b[k - 1].src + s->bs)
+			k++;
+		size_t len = (k - i) << s->shift;
+		ssize_t r = pwrite(s->datafd, b[i].src, len, (off_t)b[i].slot << s->shift);
+		if (r != (ssize_t)len) {
+			int err = r < 0 ? -errno : -ENOSPC;
 			blk_err("cannot write the data file: %s", strerror(-err));
-			slot_list_push(&s->free, slot);
 			return err;
 		}
-		s->data_dirty = true;
-		s->hashes[slot] = *h;
-		if (s->dedup == BLK_DEDUP_INLINE && !blk_index_insert(&s->ix, slot))
-			s->refs[slot] |= REF_INDEXED;
-		struct j_slot r = { .slot = slot, .hash = *h };
-		if ((err = store_log(s, J_SLOT, &r, sizeof(r))))
-			return err;
+		i = k;
 	}
-	struct j_map m = { .vol = v->id, .slot = slot, .lba = lba };
-	map_set(v, lba, slot);
-	return store_log(s, J_MAP, &m, sizeof(m));
+	s->data_dirty = true;
+	return 0;
+}
+
+/* Points blocks lba .. lba+n-1 at their new content, sharing equal blocks;
+ * all or nothing. The caller holds the write lock. */
+static int install(struct blk_vol *v, uint64_t lba, struct wblk *b, size_t n)
+{
+	struct blk_store *s = v->s;
+	int err = 0;
+
+	for (size_t i = 0; i < n && !err; i++) {
+		struct wblk *w = &b[i];
+		uint32_t old = v->map[lba + i];
+		w->fresh = false;
+		w->slot = 0;
+		if (w->zero)
+			continue;
+		if (old && blk_hash_eq(&s->hashes[old], &w->h) && same_bytes(s, old, w->src))
+			w->slot = old;
+		else if (s->dedup == BLK_DEDUP_INLINE)
+			w->slot = find_equal(s, b, i, w);
+		if (w->slot || (err = slot_alloc(s, &w->slot)))
+			continue;
+		w->fresh = true;
+		s->hashes[w->slot] = w->h;
+		if (s->dedup == BLK_DEDUP_INLINE && !blk_index_insert(&s->ix, w->slot))
+			s->refs[w->slot] |= REF_INDEXED;
+	}
+	if (!err)
+		err = write_fresh(s, b, n);
+	if (err) {
+		unwind(s, b, n);
+		return err;
+	}
+	for (size_t i = 0; i < n && !err; i++) {
+		struct j_slot r = { .slot = b[i].slot, .hash = b[i].h };
+		struct j_map m = { .vol = v->id, .slot = b[i].slot, .lba = lba + i };
+		if (b[i].fresh)
+			err = store_log(s, J_SLOT, &r, sizeof(r));
+		if (!err && v->map[lba + i] != b[i].slot) {
+			map_set(v, lba + i, b[i].slot);
+			err = store_log(s, J_MAP, &m, sizeof(m));
+		}
+	}
+	return err;
+}
+
+static void prepare(struct wblk *w, const uint8_t *src, size_t bs)
+{
+	w->src = src;
+	w->zero = is_zero(src, bs);
+	if (!w->zero)
+		w->h = blk_hash128(src, bs);
 }
 
 static int check_writable(struct blk_vol *v, uint64_t off, uint64_t len)
@@ -388,29 +461,30 @@ int blk_write(struct blk_vol *v, const void *buf, uint64_t off, size_t len, unsi
 	struct blk_store *s = v->s;
 	const uint8_t *src = buf;
 	int err = check_writable(v, off, len);
+	struct wblk b[WBATCH];
 
 	while (!err && len) {
 		uint64_t lba = off >> s->shift;
-		size_t boff = off & (s->bs - 1), n = s->bs - boff < len ? s->bs - boff : len;
-		struct blk_hash h;
+		size_t boff = off & (s->bs - 1), n;
 
-		if (n == s->bs) {
-			/* Hash outside the lock: it is the expensive part. */
-			bool zero = is_zero(src, n);
-			if (!zero)
-				h = blk_hash128(src, n);
-			pthread_rwlock_wrlock(&s->lock);
-			err = put_block(v, lba, src, zero ? NULL : &h);
-		} else {
+		if (boff || len < s->bs) {
+			/* Partial block: read, modify, write, all under the lock. */
+			n = s->bs - boff < len ? s->bs - boff : len;
 			pthread_rwlock_wrlock(&s->lock);
 			err = read_block(v, lba, s->rmw);
 			if (!err) {
 				memcpy(s->rmw + boff, src, n);
-				bool zero = is_zero(s->rmw, s->bs);
-				if (!zero)
-					h = blk_hash128(s->rmw, s->bs);
-				err = put_block(v, lba, s->rmw, zero ? NULL : &h);
+				prepare(&b[0], s->rmw, s->bs);
+				err = install(v, lba, b, 1);
 			}
+		} else {
+			/* Whole blocks: hash outside the lock, it is the expensive part. */
+			size_t nb = len >> s->shift < WBATCH ? len >> s->shift : WBATCH;
+			for (size_t i = 0; i < nb; i++)
+				prepare(&b[i], src + (i << s->shift), s->bs);
+			pthread_rwlock_wrlock(&s->lock);
+			err = install(v, lba, b, nb);
+			n = nb << s->shift;
 		}
 		pthread_rwlock_unlock(&s->lock);
 		src += n;
