@@ -109,11 +109,17 @@ void slot_unref(struct blk_store *s, uint32_t slot)
 	/* On failure the slot merely leaks until the next open or fsck. */
 	if (s->replaying)
 		return;
-	if (!recent) {
+	if (recent)
+		slot_recycle(s, slot);
+	else
 		slot_list_push(&s->pending, slot);
-	} else if (!slot_list_push(&s->free, slot)) {
+}
+
+void slot_recycle(struct blk_store *s, uint32_t slot)
+{
+	s->refs[slot] = 0;
+	if (!slot_list_push(&s->free, slot))
 		slot_list_push(&s->recycled, slot);
-	}
 }
 
 int slot_read(struct blk_store *s, uint32_t slot, void *buf)
@@ -161,6 +167,14 @@ int store_log(struct blk_store *s, uint32_t type, const void *p, uint32_t len)
 
 int store_commit(struct blk_store *s)
 {
+	/* Recycled slots not taken again hold nothing any state refers to:
+	 * their space can go first, which also makes room on a full disk. */
+	size_t idle = 0;
+	for (size_t i = 0; i < s->recycled.n; i++)
+		if (!(s->refs[s->recycled.v[i]] & REF_COUNT))
+			s->recycled.v[idle++] = s->recycled.v[i];
+	punch(s, s->recycled.v, idle);
+	s->recycled.n = 0;
 	if (s->data_dirty) {
 		if (fdatasync(s->datafd)) {
 			int err = -errno;
@@ -179,13 +193,6 @@ int store_commit(struct blk_store *s)
 	for (size_t i = 0; i < s->fresh.n; i++)
 		s->refs[s->fresh.v[i]] &= ~REF_NEW;
 	s->fresh.n = 0;
-	/* Recycled slots (in the free list) not taken again: punch them too. */
-	size_t idle = 0;
-	for (size_t i = 0; i < s->recycled.n; i++)
-		if (!(s->refs[s->recycled.v[i]] & REF_COUNT))
-			s->recycled.v[idle++] = s->recycled.v[i];
-	punch(s, s->recycled.v, idle);
-	s->recycled.n = 0;
 	if (s->pending.n) {
 		/* Sorted by punch(); pushed backwards so that allocation takes
 		 * them in ascending order and big writes stay contiguous. */

@@ -77,6 +77,8 @@ void blk_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* store.c */
 int slot_alloc(struct blk_store *s, uint32_t *slot);
 void slot_unref(struct blk_store *s, uint32_t slot);
+/* Frees a slot allocated since the last commit: reusable at once. */
+void slot_recycle(struct blk_store *s, uint32_t slot);
 int slot_read(struct blk_store *s, uint32_t slot, void *buf);
 int slot_list_push(struct slot_list *l, uint32_t slot);
 int store_log(struct blk_store *s, uint32_t type, const void *p, uint32_t len);

@@ -365,8 +365,7 @@ static void unwind(struct blk_store *s, struct wblk *b, size_t n)
 			continue;
 		if (s->refs[b[i].slot] & REF_INDEXED)
 			blk_index_remove(&s->ix, b[i].slot);
-		s->refs[b[i].slot] = 0;
-		slot_list_push(&s->free, b[i].slot);
+		slot_recycle(s, b[i].slot);
 	}
 }
 
