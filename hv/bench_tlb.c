@@ -24,7 +24,7 @@
 #include "hv/vm.h"
 #include "mm/pagetable.h"
 
-/* Room for the image, stacks and page tables beside the largest working set. */
+/* Room for the image, stacks, page tables and the workloads' scratch beside the largest working set. */
 #define RAM_OVERHEAD (64ull << 20)
 #define WS_ALIGN (2ull << 20)
 #define GUEST_TIMEOUT 900.0

@@ -50,7 +50,7 @@ int main(int argc, char **argv)
 	}
 	/* The working set starts on a 2 MiB boundary after the stacks. */
 	uint64_t base = (boot_info.heap_start + (2u << 20) - 1) & ~((2ull << 20) - 1);
-	if (base + max > boot_info.heap_end) {
+	if (base + max + TLB_SCRATCH_BYTES > boot_info.heap_end) {
 		printf("tlb: working set of %lu MiB does not fit in the heap (%lu MiB free)\n",
 		       (unsigned long)(max >> 20), (unsigned long)((boot_info.heap_end - base) >> 20));
 		return 3;

@@ -32,37 +32,43 @@ const char *tlb_workload_name(unsigned w)
 	return w < TLB_WORKLOADS ? names[w] : "?";
 }
 
-/* Logical line i of the chase lives in page i % pages, slot i / pages. */
+/* Logical line i of the chase lives in page (i % pages) * stride, slot i / pages. */
 struct chase_lines {
 	uint8_t *base;
-	uint64_t pages, n;
+	uint64_t pages, stride, n;
 };
 
 static inline uint64_t *line(const struct chase_lines *c, uint64_t i)
 {
-	return (uint64_t *)(c->base + (i % c->pages) * PAGE + (i / c->pages) * LINE);
+	return (uint64_t *)(c->base + (i % c->pages) * c->stride * PAGE + (i / c->pages) * LINE);
 }
 
-/* Sattolo's shuffle, in place: afterwards line i holds the pointer to the next line of one cycle. */
-static uint64_t *chase_setup(uint8_t *base, uint64_t ws, uint64_t *seed)
+/*
+ * Links the lines into one random cycle: Sattolo's shuffle of line numbers in
+ * the scratch array (a cyclic permutation), then each line gets the address
+ * of its successor. Returns the first line.
+ */
+static uint64_t *chase_setup(uint8_t *base, uint64_t ws, uint32_t *perm, uint64_t *seed)
 {
-	struct chase_lines c = { base, ws / PAGE, 0 };
+	struct chase_lines c = { base, ws / PAGE, 1, 0 };
+	if (c.pages > TLB_CHASE_MAX_LINES) { /* past 4 GiB: every stride-th page */
+		c.stride = c.pages / TLB_CHASE_MAX_LINES;
+		c.pages = TLB_CHASE_MAX_LINES;
+	}
 	uint64_t slots = TLB_CHASE_MAX_LINES / c.pages;
 	if (slots > PAGE / LINE)
 		slots = PAGE / LINE;
-	if (slots == 0)
-		slots = 1;
 	c.n = c.pages * slots;
 	for (uint64_t i = 0; i < c.n; i++)
-		*line(&c, i) = i;
+		perm[i] = (uint32_t)i;
 	for (uint64_t i = c.n - 1; i > 0; i--) {
 		uint64_t j = below(seed, i);
-		uint64_t t = *line(&c, i);
-		*line(&c, i) = *line(&c, j);
-		*line(&c, j) = t;
+		uint32_t t = perm[i];
+		perm[i] = perm[j];
+		perm[j] = t;
 	}
 	for (uint64_t i = 0; i < c.n; i++)
-		*line(&c, i) = (uint64_t)(uintptr_t)line(&c, *line(&c, i));
+		*line(&c, i) = (uint64_t)(uintptr_t)line(&c, perm[i]);
 	return line(&c, 0);
 }
 
@@ -107,13 +113,16 @@ static void touch(uint8_t *base, uint64_t ws)
 
 void tlb_run(const struct tlb_plan *plan)
 {
-	uint64_t seed = SEED;
+	uint64_t seed = SEED, max = 0;
+	for (unsigned s = 0; s < plan->n_sizes; s++)
+		max = plan->sizes[s] > max ? plan->sizes[s] : max;
+	uint32_t *scratch = (uint32_t *)(plan->base + max);
 	for (unsigned s = 0; s < plan->n_sizes; s++) {
 		uint64_t ws = plan->sizes[s];
 		touch(plan->base, ws);
 		uint64_t *cursor = 0;
 		if (plan->workloads & (1u << TLB_CHASE))
-			cursor = chase_setup(plan->base, ws, &seed);
+			cursor = chase_setup(plan->base, ws, scratch, &seed);
 		for (unsigned w = 0; w < TLB_WORKLOADS; w++) {
 			if (!(plan->workloads & (1u << w)))
 				continue;

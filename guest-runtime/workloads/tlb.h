@@ -17,15 +17,18 @@
 
 /* The chase visits at most this many lines, spread over every 4 KiB page of
  * the working set, so set-up time stays bounded while each step still lands
- * on a random page (2 Mi lines = 128 MiB, far beyond any cache). */
-#define TLB_CHASE_MAX_LINES (2u << 20)
+ * on a random page (1 Mi lines = 64 MiB, beyond the last-level cache). */
+#define TLB_CHASE_MAX_LINES (1u << 20)
+/* Scratch memory tlb_run needs right after the largest working set: the
+ * permutation is shuffled there, in cache, then written out as pointers. */
+#define TLB_SCRATCH_BYTES (TLB_CHASE_MAX_LINES * 4u)
 #define TLB_CHASE_STEPS (512u << 10)
 #define TLB_GUPS_UPDATES (2u << 20)
 
 typedef void (*tlb_report_fn)(void *opaque, const struct beyond_tlb_result *r);
 
 struct tlb_plan {
-	uint8_t *base;           /* working-set memory, at least the largest size */
+	uint8_t *base;           /* the largest size plus TLB_SCRATCH_BYTES */
 	const uint64_t *sizes;   /* working sets in bytes, multiples of 4 KiB, powers of two */
 	unsigned n_sizes;
 	unsigned workloads;      /* bit mask of 1 << enum beyond_tlb_workload */
