@@ -165,7 +165,8 @@ int store_log(struct blk_store *s, uint32_t type, const void *p, uint32_t len)
 	return err;
 }
 
-int store_commit(struct blk_store *s)
+/* Makes everything so far durable; store_commit() may add a checkpoint. */
+static int commit(struct blk_store *s)
 {
 	/* Recycled slots not taken again hold nothing any state refers to:
 	 * their space can go first, which also makes room on a full disk. */
@@ -201,7 +202,14 @@ int store_commit(struct blk_store *s)
 			slot_list_push(&s->free, s->pending.v[i]);
 		s->pending.n = 0;
 	}
-	return s->j.end >= CKPT_BYTES ? store_checkpoint(s) : 0;
+	return 0;
+}
+
+int store_commit(struct blk_store *s)
+{
+	int err = commit(s);
+
+	return !err && s->j.end >= s->ckpt_bytes ? store_checkpoint(s) : err;
 }
 
 struct writer {
@@ -299,7 +307,7 @@ out:
 int store_checkpoint(struct blk_store *s)
 {
 	uint64_t gen = s->j.gen + 1;
-	int err = store_commit(s);
+	int err = commit(s);
 
 	if (!err)
 		err = meta_write(s, gen);
@@ -331,6 +339,7 @@ static struct blk_store *store_new(uint32_t bs, enum blk_dedup dedup)
 	s->shift = __builtin_ctz(bs);
 	s->dedup = dedup;
 	s->nslots = 1;
+	s->ckpt_bytes = CKPT_BYTES;
 	s->scratch = malloc(BLK_BS_MAX);
 	s->rmw = malloc(BLK_BS_MAX);
 	if (!s->scratch || !s->rmw || slots_reserve(s, 1) ||
@@ -397,6 +406,34 @@ static int open_file(struct blk_store *s, const char *dir, const char *name, int
 	return err;
 }
 
+/* Allocates a store for dir and locks it; dir must already hold a store
+ * (existing) or must not (to create one). */
+static int store_start(const char *dir, uint32_t bs, enum blk_dedup dedup, bool existing,
+		       struct blk_store **out)
+{
+	struct blk_store *s = store_new(bs, dedup);
+	int err = 0;
+
+	if (!s)
+		return -ENOMEM;
+	s->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s->dirfd < 0) {
+		err = -errno;
+		blk_err("no store at %s: %s", dir, strerror(errno));
+	} else if (!faccessat(s->dirfd, "meta", F_OK, 0) != existing) {
+		err = existing ? -ENOENT : -EEXIST;
+		blk_err(existing ? "%s is not a store (no metadata)" : "%s is already a store", dir);
+	}
+	if (!err)
+		err = lock_store(s, dir);
+	if (err) {
+		store_free(s);
+		return err;
+	}
+	*out = s;
+	return 0;
+}
+
 int blk_store_create(const char *dir, uint32_t bs, enum blk_dedup dedup)
 {
 	if (bs < BLK_BS_MIN || bs > BLK_BS_MAX || (bs & (bs - 1))) {
@@ -408,22 +445,11 @@ int blk_store_create(const char *dir, uint32_t bs, enum blk_dedup dedup)
 		blk_err("cannot create %s: %s", dir, strerror(errno));
 		return err;
 	}
-	struct blk_store *s = store_new(bs, dedup);
-	if (!s)
-		return -ENOMEM;
-	int err = 0;
-	s->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (s->dirfd < 0) {
-		err = -errno;
-		blk_err("%s: %s", dir, strerror(errno));
-	} else if (!faccessat(s->dirfd, "meta", F_OK, 0)) {
-		err = -EEXIST;
-		blk_err("%s is already a store", dir);
-	}
-	if (!err)
-		err = lock_store(s, dir);
-	if (!err)
-		err = open_file(s, dir, "data", O_CREAT | O_TRUNC, &s->datafd);
+	struct blk_store *s;
+	int err = store_start(dir, bs, dedup, false, &s);
+	if (err)
+		return err;
+	err = open_file(s, dir, "data", O_CREAT | O_TRUNC, &s->datafd);
 	if (!err)
 		err = open_file(s, dir, "journal", O_CREAT | O_TRUNC, &s->j.fd);
 	if (!err)
@@ -567,23 +593,11 @@ static int recover(struct blk_store *s)
 
 int blk_store_open(const char *dir, struct blk_store **out)
 {
-	struct blk_store *s = store_new(BLK_BS_MIN, BLK_DEDUP_INLINE);
-	if (!s)
-		return -ENOMEM;
-	int err = 0;
-	s->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (s->dirfd < 0) {
-		err = -errno;
-		blk_err("no store at %s: %s", dir, strerror(errno));
-	}
-	if (!err && faccessat(s->dirfd, "meta", F_OK, 0)) {
-		err = -ENOENT;
-		blk_err("%s is not a store (no metadata)", dir);
-	}
-	if (!err)
-		err = lock_store(s, dir);
-	if (!err)
-		err = meta_load(s, dir);
+	struct blk_store *s;
+	int err = store_start(dir, BLK_BS_MIN, BLK_DEDUP_INLINE, true, &s);
+	if (err)
+		return err;
+	err = meta_load(s, dir);
 	if (!err)
 		err = open_file(s, dir, "data", 0, &s->datafd);
 	if (!err)

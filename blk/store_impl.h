@@ -61,6 +61,7 @@ struct blk_store {
 	uint8_t *rmw;			/* a block, for partial writes under the write lock */
 
 	struct journal j;
+	uint64_t ckpt_bytes;		/* journal size that triggers a checkpoint */
 	bool data_dirty;		/* data written since the last fdatasync */
 	bool replaying;			/* applying the journal: do not log */
 };

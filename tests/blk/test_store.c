@@ -473,3 +473,31 @@ Test(store, threads_share_the_store)
 	struct blk_fsck r;
 	cr_expect_eq(blk_fsck(st, false, &r), 0);
 }
+
+Test(store, checkpoints_when_the_journal_grows)
+{
+	struct blk_vol *v = mkvol("v", 64 * BS);
+	uint8_t blk[BS], out[BS];
+
+	st->ckpt_bytes = 16 << 10;
+	uint64_t gen = st->j.gen;
+	for (int round = 0; round < 20; round++) {
+		for (int i = 0; i < 64; i++) {
+			pattern(blk, round, i);
+			cr_assert_eq(blk_write(v, blk, (uint64_t)i * BS, BS, 0), 0);
+		}
+		cr_assert_eq(blk_flush(st), 0);
+		cr_assert_lt(st->j.end, 16 << 10);
+	}
+	cr_expect_geq(st->j.gen, gen + 4, "a checkpoint about every fourth flush");
+	blk_vol_close(v);
+	reopen();
+	v = vol("v");
+	for (int i = 0; i < 64; i++) {
+		cr_assert_eq(blk_read(v, out, (uint64_t)i * BS, BS), 0);
+		cr_expect(has_pattern(out, 19, i));
+	}
+	blk_vol_close(v);
+	struct blk_fsck r;
+	cr_expect_eq(blk_fsck(st, false, &r), 0);
+}
