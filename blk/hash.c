@@ -5,6 +5,14 @@
 
 struct blk_hash blk_hash128(const void *p, size_t n)
 {
+	static int avx2 = -1;	/* same answer from every thread: no lock */
+
+	if (avx2 < 0) {
+		__builtin_cpu_init();
+		avx2 = __builtin_cpu_supports("avx2");
+	}
+	if (avx2)
+		return blk_hash128_avx2(p, n);
 	XXH128_hash_t h = XXH3_128bits(p, n);
 
 	return (struct blk_hash){ .lo = h.low64, .hi = h.high64 };

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include "blk/store_impl.h"
 
@@ -369,28 +370,41 @@ static void unwind(struct blk_store *s, struct wblk *b, size_t n)
 	}
 }
 
-/* Writes fresh blocks, one pwrite per run that is consecutive both in the
- * data file and in memory. */
+static int cmp_slot(const void *a, const void *b)
+{
+	uint32_t x = (*(const struct wblk *const *)a)->slot, y = (*(const struct wblk *const *)b)->slot;
+
+	return (x > y) - (x < y);
+}
+
+/* Writes the fresh blocks in slot order, one pwritev per run of
+ * consecutive slots (reused slots come in any order). */
 static int write_fresh(struct blk_store *s, const struct wblk *b, size_t n)
 {
-	for (size_t i = 0; i < n;) {
-		if (!b[i].fresh) {
-			i++;
-			continue;
-		}
-		size_t k = i + 1;
-		while (k < n && b[k].fresh && b[k].slot == b[k - 1].slot + 1 && b[k].src == b[k - 1].src + s->bs)
+	const struct wblk *f[WBATCH];
+	struct iovec iov[WBATCH];
+	size_t nf = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (b[i].fresh)
+			f[nf++] = &b[i];
+	qsort(f, nf, sizeof(*f), cmp_slot);
+	for (size_t i = 0; i < nf;) {
+		size_t k = i;
+		do {
+			iov[k - i] = (struct iovec){ (void *)f[k]->src, s->bs };
 			k++;
-		size_t len = (k - i) << s->shift;
-		ssize_t r = pwrite(s->datafd, b[i].src, len, (off_t)b[i].slot << s->shift);
-		if (r != (ssize_t)len) {
+		} while (k < nf && f[k]->slot == f[k - 1]->slot + 1);
+		ssize_t len = (ssize_t)(k - i) << s->shift;
+		ssize_t r = pwritev(s->datafd, iov, k - i, (off_t)f[i]->slot << s->shift);
+		if (r != len) {
 			int err = r < 0 ? -errno : -ENOSPC;
 			blk_err("cannot write the data file: %s", strerror(-err));
 			return err;
 		}
 		i = k;
 	}
-	s->data_dirty = true;
+	s->data_dirty |= nf > 0;
 	return 0;
 }
 
