@@ -37,7 +37,8 @@ struct speed_result {
 	struct speed_row api[BENCH_MAX_ROWS], nbd[BENCH_MAX_ROWS];
 	int napi, nnbd;
 	const char *nbd_note;		/* why NBD rows are missing, if they are */
-	double hash_gbs, memcpy_gbs;
+	double hash_gbs, memcpy_gbs;			/* data from memory */
+	double hash_cached_gbs, memcpy_cached_gbs;	/* data in the CPU cache */
 };
 
 int bench_space(const struct bench_cfg *c, struct space_result *r);

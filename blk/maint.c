@@ -187,7 +187,7 @@ int64_t blk_fsck(struct blk_store *s, bool repair, struct blk_fsck *r)
 	for (uint32_t slot = 1; slot < s->nslots && !err; slot++) {
 		uint32_t have = s->refs[slot] & REF_COUNT;
 		if (have == count[slot]) {
-			if (!have && occupies_disk(s, slot)) {
+			if (!have && !(s->refs[slot] & REF_SPARE) && occupies_disk(s, slot)) {
 				r->space_leaks++;
 				if (repair) {
 					fallocate(s->datafd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,

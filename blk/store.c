@@ -23,6 +23,7 @@
 #define META_MAGIC   "BEYBLK01"
 #define CKPT_BYTES   (64u << 20)	/* journal size that triggers a checkpoint */
 #define JBUF_MAX     (32u << 20)	/* unflushed records that force a commit */
+#define SPARE_MAX    (64u << 20)	/* disk space kept in spare blocks, at most */
 
 struct meta_hdr {
 	char magic[8];
@@ -95,6 +96,7 @@ int slot_alloc(struct blk_store *s, uint32_t *slot)
 		*slot = s->nslots++;
 	}
 	s->refs[*slot] = REF_NEW;
+	s->allocs++;
 	return slot_list_push(&s->fresh, *slot);
 }
 
@@ -118,8 +120,8 @@ void slot_unref(struct blk_store *s, uint32_t slot)
 void slot_recycle(struct blk_store *s, uint32_t slot)
 {
 	s->refs[slot] = 0;
-	if (!slot_list_push(&s->free, slot))
-		slot_list_push(&s->recycled, slot);
+	if (!slot_list_push(&s->free, slot) && !slot_list_push(&s->spare, slot))
+		s->refs[slot] = REF_SPARE;
 }
 
 int slot_read(struct blk_store *s, uint32_t slot, void *buf)
@@ -165,49 +167,64 @@ int store_log(struct blk_store *s, uint32_t type, const void *p, uint32_t len)
 	return err;
 }
 
-/* Makes everything so far durable; store_commit() may add a checkpoint. */
-static int commit(struct blk_store *s)
+/* Spare slots beyond `keep` (the highest ones) lose their disk space. */
+static void trim_spares(struct blk_store *s, size_t keep)
 {
-	/* Recycled slots not taken again hold nothing any state refers to:
-	 * their space can go first, which also makes room on a full disk. */
-	size_t idle = 0;
-	for (size_t i = 0; i < s->recycled.n; i++)
-		if (!(s->refs[s->recycled.v[i]] & REF_COUNT))
-			s->recycled.v[idle++] = s->recycled.v[i];
-	punch(s, s->recycled.v, idle);
-	s->recycled.n = 0;
-	if (s->data_dirty) {
-		if (fdatasync(s->datafd)) {
-			int err = -errno;
-			blk_err("cannot sync the data file: %s", strerror(errno));
-			return err;
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->spare.n; i++)
+		if (s->refs[s->spare.v[i]] == REF_SPARE) {
+			s->refs[s->spare.v[i]] = 0;	/* also drops duplicates */
+			s->spare.v[n++] = s->spare.v[i];
 		}
-		s->data_dirty = false;
+	qsort(s->spare.v, n, sizeof(uint32_t), cmp_u32);
+	keep = keep < n ? keep : n;
+	for (size_t i = 0; i < keep; i++)
+		s->refs[s->spare.v[i]] = REF_SPARE;
+	punch(s, s->spare.v + keep, n - keep);
+	s->spare.n = keep;
+}
+
+/* Makes everything so far durable; shrink returns every spare block's
+ * space. store_commit() may add a checkpoint. */
+static int commit(struct blk_store *s, bool shrink)
+{
+	int err = 0;
+
+	if (s->data_dirty && fdatasync(s->datafd)) {
+		err = -errno;
+		blk_err("cannot sync the data file: %s", strerror(errno));
+		return err;
 	}
-	if (s->j.len) {
-		int err = journal_commit(&s->j);
-		if (err) {
-			blk_err("cannot write the journal: %s", strerror(-err));
-			return err;
-		}
+	s->data_dirty = false;
+	if (s->j.len && (err = journal_commit(&s->j)) == -ENOSPC) {
+		trim_spares(s, 0);	/* make room on a full disk, then try again */
+		err = journal_commit(&s->j);
+	}
+	if (err) {
+		blk_err("cannot write the journal: %s", strerror(-err));
+		return err;
 	}
 	for (size_t i = 0; i < s->fresh.n; i++)
 		s->refs[s->fresh.v[i]] &= ~REF_NEW;
 	s->fresh.n = 0;
-	if (s->pending.n) {
-		/* Sorted by punch(); pushed backwards so that allocation takes
-		 * them in ascending order and big writes stay contiguous. */
-		punch(s, s->pending.v, s->pending.n);
-		for (size_t i = s->pending.n; i-- > 0;)
-			slot_list_push(&s->free, s->pending.v[i]);
-		s->pending.n = 0;
+	/* Pushed backwards: allocation then takes them in ascending order,
+	 * the spare (lowest) ones first, and big writes stay contiguous. */
+	qsort(s->pending.v, s->pending.n, sizeof(uint32_t), cmp_u32);
+	for (size_t i = s->pending.n; i-- > 0;) {
+		slot_list_push(&s->free, s->pending.v[i]);
+		if (!slot_list_push(&s->spare, s->pending.v[i]))
+			s->refs[s->pending.v[i]] = REF_SPARE;
 	}
+	s->pending.n = 0;
+	trim_spares(s, shrink ? 0 : s->allocs < SPARE_MAX >> s->shift ? s->allocs : SPARE_MAX >> s->shift);
+	s->allocs = 0;
 	return 0;
 }
 
 int store_commit(struct blk_store *s)
 {
-	int err = commit(s);
+	int err = commit(s, false);
 
 	return !err && s->j.end >= s->ckpt_bytes ? store_checkpoint(s) : err;
 }
@@ -307,7 +324,7 @@ out:
 int store_checkpoint(struct blk_store *s)
 {
 	uint64_t gen = s->j.gen + 1;
-	int err = commit(s);
+	int err = commit(s, true);
 
 	if (!err)
 		err = meta_write(s, gen);
@@ -369,7 +386,7 @@ static void store_free(struct blk_store *s)
 	free(s->free.v);
 	free(s->pending.v);
 	free(s->fresh.v);
-	free(s->recycled.v);
+	free(s->spare.v);
 	free(s->j.buf);
 	free(s->scratch);
 	free(s->rmw);

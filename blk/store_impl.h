@@ -7,9 +7,12 @@
  * hash and reference count; each volume keeps a flat map from block number
  * to slot, so a read costs the same at any snapshot depth. A freed slot
  * that the durable metadata may still reference stays "pending" until the
- * next commit, then is hole-punched and reused; a slot both allocated and
- * freed since the last commit is reused at once (commits are atomic, so
- * no durable state can point at it), which keeps overwrites in place.
+ * next commit; a slot both allocated and freed since the last commit is
+ * free at once (commits are atomic, so no durable state can point at it).
+ * Free slots whose blocks still occupy disk are "spare": at each commit as
+ * many stay as were allocated since the previous one, up to 64 MiB (the
+ * next writes will likely need them, and overwriting allocated blocks is
+ * cheaper), the rest are hole-punched; closing the store punches them all.
  */
 #ifndef BEYOND_BLK_STORE_IMPL_H
 #define BEYOND_BLK_STORE_IMPL_H
@@ -24,7 +27,8 @@
 
 #define REF_INDEXED 0x80000000u	/* slot is in the hash index */
 #define REF_NEW     0x40000000u	/* allocated since the last commit */
-#define REF_COUNT   0x3fffffffu
+#define REF_SPARE   0x20000000u	/* free, but its block is still on disk */
+#define REF_COUNT   0x1fffffffu
 
 struct blk_vol {
 	struct blk_store *s;
@@ -51,7 +55,8 @@ struct blk_store {
 	uint32_t nslots, slotcap;	/* slots 1 .. nslots-1 exist */
 	struct slot_list free, pending;
 	struct slot_list fresh;		/* allocated since the last commit */
-	struct slot_list recycled;	/* freed at once; punched at commit if still free */
+	struct slot_list spare;		/* REF_SPARE slots (and stale entries) */
+	size_t allocs;			/* slots allocated since the last commit */
 	struct blk_index ix;
 
 	struct blk_vol **vols;		/* by id; NULL once removed */
@@ -78,7 +83,7 @@ void blk_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* store.c */
 int slot_alloc(struct blk_store *s, uint32_t *slot);
 void slot_unref(struct blk_store *s, uint32_t slot);
-/* Frees a slot allocated since the last commit: reusable at once. */
+/* Frees a slot that no durable state references: reusable at once. */
 void slot_recycle(struct blk_store *s, uint32_t slot);
 int slot_read(struct blk_store *s, uint32_t slot, void *buf);
 int slot_list_push(struct slot_list *l, uint32_t slot);

@@ -280,6 +280,8 @@ Test(store, freed_space_is_reused_and_returned)
 	}
 	cr_assert_eq(blk_flush(st), 0);
 	cr_expect_eq(stats().unique_blocks, 1024);
+	cr_expect_lt(data_disk_bytes(), 2 * full + full / 4, "spare blocks: at most what was just written");
+	cr_assert_eq(blk_flush(st), 0);	/* nothing written since: no spares kept */
 	cr_expect_lt(data_disk_bytes(), full + full / 4);
 	blk_vol_close(v);
 	cr_assert_eq(blk_vol_remove(st, "v"), 0);
