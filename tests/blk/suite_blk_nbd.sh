@@ -99,6 +99,23 @@ for _ in $(seq 40); do qemu-img info "nbd://127.0.0.1:$port/disk" >/dev/null 2>&
 t_expect "tcp export" 0 timeout 60 qemu-io -f raw -r -c "read -P 0x5a 40M 64k" "nbd://127.0.0.1:$port/disk"
 if grep -q "Pattern verification failed" "$T_TMP/out"; then t_fail "tcp read verifies" "$(cat "$T_TMP/out")"; else t_pass "tcp read verifies"; fi
 stop
+# Background dedup: duplicates written through NBD are merged while serving.
+S=$T_TMP/bg
+"$BEYOND" blk create "$S" --dedup background >/dev/null
+"$BEYOND" blk create-volume "$S" a 8M >/dev/null
+"$BEYOND" blk create-volume "$S" b 8M >/dev/null
+if serve; then
+	head -c 4M /dev/urandom >"$T_TMP/r4"
+	qemu-img convert -n -f raw -O raw "$T_TMP/r4" "$(url a)" && qemu-img convert -n -f raw -O raw "$T_TMP/r4" "$(url b)"
+	sleep 6	# the dedup thread runs every 5 s
+	stop
+	t_expect "stat after background dedup" 0 "$BEYOND" blk stat "$S" --json
+	t_grep "duplicates merged while serving" "$T_TMP/out" '"unique_bytes": 4194304,'
+	"$BEYOND" blk export "$S" b "$T_TMP/b.out"
+	t_expect "data intact after background dedup" 0 cmp -n 4194304 "$T_TMP/r4" "$T_TMP/b.out"
+fi
+S=$T_TMP/store
+
 t_expect "bad address" 1 "$BEYOND" blk serve "$S" --nbd "carrier-pigeon:1"
 t_expect "fsck at the end" 0 "$BEYOND" blk fsck "$S"
 t_done
