@@ -121,12 +121,20 @@ static void list_one(const struct blk_vol_info *vi, void *arg)
  * on negotiating, -1 to drop the client. */
 static int opt_info(struct conn *c, uint32_t opt, const uint8_t *d, uint32_t len)
 {
-	uint32_t n;
-	uint16_t nreq;
+	uint32_t n = 0;
+	uint16_t nreq = 0;
 	char name[BLK_NAME_MAX + 1];
 
-	if (len < 6 || (memcpy(&n, d, 4), n = be32toh(n)) > len - 6 ||
-	    (memcpy(&nreq, d + 4 + n, 2), nreq = be16toh(nreq), len != 6 + n + 2u * nreq))
+	/* u32 name length, name, u16 number of info requests, u16 each */
+	if (len >= 6) {
+		memcpy(&n, d, 4);
+		n = be32toh(n);
+	}
+	if (len >= 6 && n <= len - 6) {
+		memcpy(&nreq, d + 4 + n, 2);
+		nreq = be16toh(nreq);
+	}
+	if (len < 6 || n > len - 6 || len != 6 + n + 2u * nreq)
 		return opt_reply(c, opt, NBD_REP_ERR_INVALID, NULL, 0);
 	if (n > BLK_NAME_MAX)
 		return opt_reply(c, opt, NBD_REP_ERR_UNKNOWN, NULL, 0);

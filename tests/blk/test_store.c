@@ -78,6 +78,26 @@ static uint64_t data_disk_bytes(void)
 	return (uint64_t)sb.st_blocks * 512;
 }
 
+/* Blocks 0 .. n-1 of volume name hold pattern(seed, block). */
+static void expect_blocks(const char *name, uint64_t seed, int n)
+{
+	struct blk_vol *v = vol(name);
+	uint8_t out[BS];
+
+	for (int i = 0; i < n; i++) {
+		cr_assert_eq(blk_read(v, out, (uint64_t)i * BS, BS), 0);
+		cr_expect(has_pattern(out, seed, i), "%s block %d", name, i);
+	}
+	blk_vol_close(v);
+}
+
+static void expect_fsck_clean(void)
+{
+	struct blk_fsck r;
+
+	cr_expect_eq(blk_fsck(st, false, &r), 0);
+}
+
 TestSuite(store, .init = setup, .fini = teardown);
 
 Test(store, dedups_equal_blocks_across_volumes)
@@ -214,8 +234,7 @@ Test(store, clones_share_blocks_copy_on_write_and_refcounts)
 	cr_assert_eq(blk_vol_remove(st, "v"), 0);
 	cr_assert_eq(blk_vol_remove(st, "snap"), 0);
 	cr_expect_eq(stats().unique_blocks, 0);
-	struct blk_fsck r;
-	cr_expect_eq(blk_fsck(st, false, &r), 0);
+	expect_fsck_clean();
 }
 
 Test(store, deep_history_reads_the_same)
@@ -399,7 +418,7 @@ Test(store, background_dedup_merges_later)
 	cr_assert_eq(blk_store_create(dir, BS, BLK_DEDUP_BACKGROUND), 0);
 	cr_assert_eq(blk_store_open(dir, &st), 0);
 	struct blk_vol *a = mkvol("a", 32 * BS), *b = mkvol("b", 32 * BS);
-	uint8_t blk[BS], out[BS];
+	uint8_t blk[BS];
 	for (int i = 0; i < 32; i++) {
 		pattern(blk, 1, i);
 		cr_assert_eq(blk_write(a, blk, (uint64_t)i * BS, BS, 0), 0);
@@ -412,14 +431,8 @@ Test(store, background_dedup_merges_later)
 	cr_expect_eq(blk_dedup(st), 32);
 	cr_expect_eq(stats().unique_blocks, 32);
 	cr_expect_eq(blk_dedup(st), 0);
-	b = vol("b");
-	for (int i = 0; i < 32; i++) {
-		cr_assert_eq(blk_read(b, out, (uint64_t)i * BS, BS), 0);
-		cr_expect(has_pattern(out, 1, i));
-	}
-	blk_vol_close(b);
-	struct blk_fsck r;
-	cr_expect_eq(blk_fsck(st, false, &r), 0);
+	expect_blocks("b", 1, 32);
+	expect_fsck_clean();
 }
 
 struct worker {
@@ -472,14 +485,13 @@ Test(store, threads_share_the_store)
 		cr_expect_eq(w[i].errors, 0, "thread %d", i);
 	}
 	cr_expect_eq(stats().unique_blocks, 4 * 128 + 128);
-	struct blk_fsck r;
-	cr_expect_eq(blk_fsck(st, false, &r), 0);
+	expect_fsck_clean();
 }
 
 Test(store, checkpoints_when_the_journal_grows)
 {
 	struct blk_vol *v = mkvol("v", 64 * BS);
-	uint8_t blk[BS], out[BS];
+	uint8_t blk[BS];
 
 	st->ckpt_bytes = 16 << 10;
 	uint64_t gen = st->j.gen;
@@ -494,12 +506,6 @@ Test(store, checkpoints_when_the_journal_grows)
 	cr_expect_geq(st->j.gen, gen + 4, "a checkpoint about every fourth flush");
 	blk_vol_close(v);
 	reopen();
-	v = vol("v");
-	for (int i = 0; i < 64; i++) {
-		cr_assert_eq(blk_read(v, out, (uint64_t)i * BS, BS), 0);
-		cr_expect(has_pattern(out, 19, i));
-	}
-	blk_vol_close(v);
-	struct blk_fsck r;
-	cr_expect_eq(blk_fsck(st, false, &r), 0);
+	expect_blocks("v", 19, 64);
+	expect_fsck_clean();
 }
