@@ -92,11 +92,11 @@ int vm_create(struct vm *vm, struct kvm_host *kvm, const struct vm_config *cfg, 
 	vm->vcpus = calloc(cfg->vcpus, sizeof(*vm->vcpus));
 	if (!vm->vcpus)
 		return error_set(err, errlen, "out of memory");
-	for (unsigned i = 0; i < cfg->vcpus; i++) {
-		vm->vcpus[i].fd = -1;
+	for (unsigned i = 0; i < cfg->vcpus; i++)
+		vm->vcpus[i].fd = -1; /* so vm_destroy() after a failure closes only what was opened */
+	for (unsigned i = 0; i < cfg->vcpus; i++)
 		if (vcpu_create(vm, i, err, errlen))
 			return -1;
-	}
 	return 0;
 }
 
