@@ -168,11 +168,11 @@ static int plot(const char *json, const struct space_result *s, const struct spe
 			base, png ? "png" : "svg");
 		fprintf(f, "set multiplot layout 1,2 title 'beyond bench blk'\n"
 			"set style data histograms\nset style histogram clustered gap 1\nset style fill solid 0.8 border -1\n"
-			"set key top left\nset grid ytics\n"
+			"set key top left\nset grid ytics\nset yrange [0:*]\n"
 			"set title 'Space of the image fleet per update round'\nset ylabel 'MB on disk'\nset xlabel 'round'\n"
 			"plot '%s.dat' index 0 using 2:xtic(1) title 'raw copies', '' index 0 using 3 title 'qcow2 base+overlays',"
 			" '' index 0 using 4 title 'dedup store'\n"
-			"set title 'Throughput (page cache)'\nset ylabel 'MB/s'\nset xlabel ''\nset xtics rotate by -30\n"
+			"set title 'Throughput (page cache; flush rows: durable)'\nset ylabel 'MB/s'\nset xlabel ''\nset xtics rotate by -30\n"
 			"plot '%s.dat' index 1 using 2:xtic(1) title 'raw file', '' index 1 using 3 title 'store API',"
 			" '' index 1 using 4 title 'qemu-nbd raw', '' index 1 using 5 title 'store NBD'\n"
 			"unset multiplot\nunset xtics\nset xtics\n", base, base);
@@ -215,9 +215,10 @@ int blk_bench_main(int argc, char **argv)
 	if (!out) {
 		time_t now = time(NULL);
 		strftime(outbuf, sizeof(outbuf), "results/blk-%Y%m%d-%H%M%S.json", localtime(&now));
-		mkdir("results", 0755);
 		out = outbuf;
 	}
+	if (bench_sh("mkdir -p \"$(dirname '%s')\"", out))
+		fprintf(stderr, "bench blk: cannot create the directory of %s\n", out);
 	snprintf(work, sizeof(work), "%s/beyond-bench-blk.XXXXXX", dir);
 	if (!mkdtemp(work)) {
 		fprintf(stderr, "bench blk: cannot make a scratch directory in %s: %s\n", dir, strerror(errno));
