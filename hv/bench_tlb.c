@@ -425,8 +425,8 @@ int bench_tlb_main(int argc, char **argv)
 	long pool_added[HOST_PAGES_COUNT] = { 0 };
 	reserve_pools(&b, pool_added);
 
-	printf("beyond bench tlb: mmu: %s (%s), TSC %.3f GHz, CPU %d, %u reps\n", b.mmu,
-	       b.mmu_detail, b.tsc_hz / 1e9, b.cpu, b.reps);
+	printf("beyond bench tlb: KVM %s, TSC %.3f GHz, CPU %d, %u reps\nmmu: %s\n", b.mmu_detail,
+	       b.tsc_hz / 1e9, b.cpu, b.reps, b.mmu);
 	fflush(stdout);
 	run_matrix(&b, &kvm);
 	for (int h = 0; h < HOST_PAGES_COUNT; h++)

@@ -92,7 +92,7 @@ const char *kvm_mmu_mode(char *detail, size_t len)
 {
 	int r;
 	if (access("/sys/module/kvm_pvm", F_OK) == 0) {
-		snprintf(detail, len, "kvm_pvm (shadow paging)");
+		snprintf(detail, len, "kvm_pvm");
 		return "shadow";
 	}
 	if ((r = param_is("/sys/module/kvm_amd/parameters/npt", "1Yy")) >= 0) {
