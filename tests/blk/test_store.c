@@ -16,13 +16,18 @@
 static char dir[64];
 static struct blk_store *st;
 
-static void setup(void)
+static void make_store(enum blk_dedup mode)
 {
 	strcpy(dir, "/tmp/blk-unit.XXXXXX");
 	cr_assert(mkdtemp(dir));
 	strcat(dir, "/s");
-	cr_assert_eq(blk_store_create(dir, BS, BLK_DEDUP_INLINE), 0);
+	cr_assert_eq(blk_store_create(dir, BS, mode), 0);
 	cr_assert_eq(blk_store_open(dir, &st), 0);
+}
+
+static void setup(void)
+{
+	make_store(BLK_DEDUP_INLINE);
 }
 
 static void teardown(void)
@@ -409,14 +414,8 @@ Test(store, names_and_sizes_are_checked)
 
 Test(store, background_dedup_merges_later)
 {
-	blk_store_close(st);
-	st = NULL;
 	teardown();
-	strcpy(dir, "/tmp/blk-unit.XXXXXX");
-	cr_assert(mkdtemp(dir));
-	strcat(dir, "/s");
-	cr_assert_eq(blk_store_create(dir, BS, BLK_DEDUP_BACKGROUND), 0);
-	cr_assert_eq(blk_store_open(dir, &st), 0);
+	make_store(BLK_DEDUP_BACKGROUND);
 	struct blk_vol *a = mkvol("a", 32 * BS), *b = mkvol("b", 32 * BS);
 	uint8_t blk[BS];
 	for (int i = 0; i < 32; i++) {
