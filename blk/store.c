@@ -6,7 +6,7 @@
  * durable metadata references), then commit = fdatasync(data), append the
  * journal records, fdatasync(journal). A checkpoint writes all metadata to
  * meta.tmp, renames it over meta and starts a journal of the next
- * generation. Opening loads meta and replays the journal's valid records.
+ * generation. Opening loads meta and replays the journal's complete commits.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -107,7 +107,8 @@ int slot_alloc(struct blk_store *s, uint32_t n, uint32_t *slots)
 {
 	/* A scattered run costs a system call per block, now and on every
 	 * later read: take n consecutive slots, from the end of the data file
-	 * if need be, unless free slots are already as many as used ones. */
+	 * if need be, unless half the slots are free already (which bounds
+	 * the file's growth). */
 	bool reuse = free_top_is_run(s, n) || (s->free.n >= n && s->free.n >= s->nslots / 2) ||
 		     (n == 1 && s->free.n);
 	if (reuse) {
