@@ -38,7 +38,11 @@ watcher=$!
 rm -f "$out/boot-ms"
 # -nographic puts ttyS0 on stdio; stdin is /dev/null so nothing reaches
 # QEMU's monitor. panic=-1 with -no-reboot turns a guest panic into an exit.
-timeout -k 10 "$limit" qemu-system-x86_64 -accel tcg -cpu max -m 2048 -smp 2 \
+# thread=single: with multi-threaded TCG the guest kernel locks up within a
+# few dozen VM creations, both vCPUs looping in exc_int3 on __schedule (the
+# int3 of a live static-key patch, likely KVM's preempt-notifier key, left in
+# a stale translation on the other vCPU). One TCG thread keeps code coherent.
+timeout -k 10 "$limit" qemu-system-x86_64 -accel tcg,thread=single -cpu max -m 2048 -smp 2 \
 	-nographic -no-reboot -nic none \
 	-kernel "$out/vmlinuz" -initrd "$out/initramfs.cpio.gz" \
 	-append 'console=ttyS0 panic=-1 loglevel=4 oops=panic' \
