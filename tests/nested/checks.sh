@@ -112,4 +112,10 @@ run_checks() {
 	else
 		r_pass "$mode/bench-tlb-mmu"
 	fi
+	# Which configurations this KVM could not give (behaviour, not timing).
+	if [ -s $json ]; then
+		grep '"achieved": *false' $json >$O.na
+		r_info "$mode: bench tlb not achieved: $(sed -n 's/.*"guest_pages": *"\([^"]*\)", *"host_pages": *"\([^"]*\)".*/g\1\/h\2/p' $O.na | sort -u | tr '\n' ' ')"
+		r_info "$mode: because: $(sed -n 's/.*"reason": *"\([^"]*\)".*/\1/p' $O.na | sort -u | tr '\n' ';')"
+	fi
 }
