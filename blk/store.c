@@ -81,69 +81,23 @@ int slot_list_push(struct slot_list *l, uint32_t slot)
 	return 0;
 }
 
-static int cmp_u32(const void *a, const void *b)
+int slot_alloc(struct blk_store *s, uint32_t *slot)
 {
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return (x > y) - (x < y);
-}
-
-/* True if the free list's top n entries are n consecutive slots, in
- * whichever order. */
-static bool free_top_is_run(const struct blk_store *s, uint32_t n)
-{
-	if (s->free.n < n)
-		return false;
-	uint32_t lo = UINT32_MAX, hi = 0;
-	for (uint32_t i = 0; i < n; i++) {
-		uint32_t v = s->free.v[s->free.n - 1 - i];
-		lo = v < lo ? v : lo;
-		hi = v > hi ? v : hi;
-	}
-	return hi - lo == n - 1;	/* the free list holds no duplicates */
-}
-
-int slot_alloc(struct blk_store *s, uint32_t n, uint32_t *slots)
-{
-	/* A scattered run costs a system call per block, now and on every
-	 * later read: take n consecutive slots, from the end of the data file
-	 * if need be, unless half the slots are free already (which bounds
-	 * the file's growth). */
-	bool reuse = free_top_is_run(s, n) || (s->free.n >= n && s->free.n >= s->nslots / 2) ||
-		     (n == 1 && s->free.n);
-	if (reuse) {
-		for (uint32_t i = 0; i < n; i++)
-			slots[i] = s->free.v[--s->free.n];
-		qsort(slots, n, sizeof(*slots), cmp_u32);
+	if (s->free.n) {
+		*slot = s->free.v[--s->free.n];
 	} else {
-		if (UINT32_MAX - s->nslots < n) {
+		if (s->nslots == UINT32_MAX) {
 			blk_err("store is full (2^32 blocks)");
 			return -ENOSPC;
 		}
-		int err = slots_reserve(s, s->nslots + n);
+		int err = slots_reserve(s, s->nslots + 1);
 		if (err)
 			return err;
-		for (uint32_t i = 0; i < n; i++)
-			slots[i] = s->nslots++;
+		*slot = s->nslots++;
 	}
-	for (uint32_t i = 0; i < n; i++) {
-		s->refs[slots[i]] = REF_NEW;
-		int err = slot_list_push(&s->fresh, slots[i]);
-		if (err)
-			return err;
-	}
-	s->allocs += n;
-	return 0;
-}
-
-void slot_unalloc(struct blk_store *s, const uint32_t *slots, uint32_t n)
-{
-	/* Backwards, so that the next allocation pops them in order again. */
-	for (uint32_t i = n; i-- > 0;) {
-		s->refs[slots[i]] = 0;
-		slot_list_push(&s->free, slots[i]);
-	}
-	s->allocs -= n;
+	s->refs[*slot] = REF_NEW;
+	s->allocs++;
+	return slot_list_push(&s->fresh, *slot);
 }
 
 void slot_unref(struct blk_store *s, uint32_t slot)
@@ -180,6 +134,12 @@ int slot_read(struct blk_store *s, uint32_t slot, void *buf)
 	return -EIO;
 }
 
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return (x > y) - (x < y);
+}
 
 /* Returns free slots' space to the file system, one call per run. */
 static void punch(struct blk_store *s, uint32_t *v, size_t n)

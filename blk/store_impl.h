@@ -81,10 +81,7 @@ struct j_vol { uint32_t id, src, flags, pad; uint64_t size; char name[BLK_NAME_M
 void blk_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* store.c */
-/* Allocates n slots, consecutive where possible; slot_unalloc() gives
- * back those a write ended up not using (never written). */
-int slot_alloc(struct blk_store *s, uint32_t n, uint32_t *slots);
-void slot_unalloc(struct blk_store *s, const uint32_t *slots, uint32_t n);
+int slot_alloc(struct blk_store *s, uint32_t *slot);
 void slot_unref(struct blk_store *s, uint32_t slot);
 /* Frees a slot that no durable state references: reusable at once. */
 void slot_recycle(struct blk_store *s, uint32_t slot);

@@ -413,14 +413,9 @@ static int write_fresh(struct blk_store *s, const struct wblk *b, size_t n)
 static int install(struct blk_vol *v, uint64_t lba, struct wblk *b, size_t n)
 {
 	struct blk_store *s = v->s;
-	uint32_t run[WBATCH], nrun = 0, used = 0;
 	int err = 0;
 
-	for (size_t i = 0; i < n; i++)
-		nrun += !b[i].zero;
-	if (nrun && (err = slot_alloc(s, nrun, run)))
-		return err;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n && !err; i++) {
 		struct wblk *w = &b[i];
 		uint32_t old = v->map[lba + i];
 		w->fresh = false;
@@ -431,17 +426,15 @@ static int install(struct blk_vol *v, uint64_t lba, struct wblk *b, size_t n)
 			w->slot = old;
 		else if (s->dedup == BLK_DEDUP_INLINE)
 			w->slot = find_equal(s, b, i, w);
-		if (w->slot)
+		if (w->slot || (err = slot_alloc(s, &w->slot)))
 			continue;
-		w->slot = run[used++];
 		w->fresh = true;
 		s->hashes[w->slot] = w->h;
 		if (s->dedup == BLK_DEDUP_INLINE && !blk_index_insert(&s->ix, w->slot))
 			s->refs[w->slot] |= REF_INDEXED;
 	}
-	if (nrun)
-		slot_unalloc(s, run + used, nrun - used);
-	err = write_fresh(s, b, n);
+	if (!err)
+		err = write_fresh(s, b, n);
 	if (err) {
 		unwind(s, b, n);
 		return err;

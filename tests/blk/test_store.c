@@ -508,36 +508,3 @@ Test(store, checkpoints_when_the_journal_grows)
 	expect_blocks("v", 19, 64);
 	expect_fsck_clean();
 }
-
-Test(store, large_writes_get_consecutive_blocks_and_the_file_stays_bounded)
-{
-	struct blk_vol *v = mkvol("v", 256 * BS);
-	uint8_t *buf = malloc(16 * BS);
-
-	for (int i = 0; i < 256; i++) {	/* scattered: block i lands in slot 1 + (i * 97) % 256 */
-		int lba = (i * 97) % 256;
-		pattern(buf, 1, lba);
-		cr_assert_eq(blk_write(v, buf, (uint64_t)lba * BS, BS, 0), 0);
-	}
-	int scattered = 0;
-	for (int pass = 2; pass < 18; pass++) {
-		for (int g = 0; g < 16; g++) {
-			for (int k = 0; k < 16; k++)
-				pattern(buf + k * BS, pass, g * 16 + k);
-			cr_assert_eq(blk_write(v, buf, (uint64_t)g * 16 * BS, 16 * BS, 0), 0);
-			for (int k = 1; k < 16; k++)
-				if (v->map[g * 16 + k] != v->map[g * 16] + k) {
-					scattered++;
-					break;
-				}
-		}
-		if (pass % 2)
-			cr_assert_eq(blk_flush(st), 0);
-	}
-	cr_expect_leq(scattered, 16 * 16 / 10, "%d of 256 64K writes went to scattered blocks", scattered);
-	cr_expect_leq(st->nslots, 4 * 256, "the data file stays within a few copies of the data");
-	blk_vol_close(v);
-	free(buf);
-	expect_blocks("v", 17, 256);
-	expect_fsck_clean();
-}
