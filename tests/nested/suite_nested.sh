@@ -42,7 +42,10 @@ rm -f "$out/boot-ms"
 # few dozen VM creations, both vCPUs looping in exc_int3 on __schedule (the
 # int3 of a live static-key patch, likely KVM's preempt-notifier key, left in
 # a stale translation on the other vCPU). One TCG thread keeps code coherent.
-timeout -k 10 "$limit" qemu-system-x86_64 -accel tcg,thread=single -cpu max -m 2048 -smp 2 \
+# -m 4096, not 2048: only RAM above 4 GiB leaves a free, aligned GiB for a
+# host 1G page (below it sit kernel, initrd and ACPI tables). TCG allocates
+# guest RAM lazily, so the outer host pays only for what is touched.
+timeout -k 10 "$limit" qemu-system-x86_64 -accel tcg,thread=single -cpu max -m 4096 -smp 2 \
 	-nographic -no-reboot -nic none \
 	-kernel "$out/vmlinuz" -initrd "$out/initramfs.cpio.gz" \
 	-append 'console=ttyS0 panic=-1 loglevel=4 oops=panic' \
