@@ -27,15 +27,15 @@ if ! "$here/mkinitramfs.sh" "$BEYOND" "$out"; then
 fi
 
 echo "  booting QEMU (TCG, -cpu max: SVM with NPT); console in $console"
-start=$(date +%s%N)
+rm -f "$out/boot-ms"
 : >"$console"
+start=$(date +%s%N)
 # Boot time as seen from outside: until init's first report reaches the console.
 (
 	while ! grep -aq 'NESTED-INFO booted' "$console"; do sleep 0.1; done
 	echo $((($(date +%s%N) - start) / 1000000)) >"$out/boot-ms"
 ) &
 watcher=$!
-rm -f "$out/boot-ms"
 # -nographic puts ttyS0 on stdio; stdin is /dev/null so nothing reaches
 # QEMU's monitor. panic=-1 with -no-reboot turns a guest panic into an exit.
 # thread=single: with multi-threaded TCG the guest kernel locks up within a
