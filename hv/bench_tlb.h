@@ -30,7 +30,9 @@ struct tlb_bench {
 	uint64_t sizes[BENCH_MAX_SIZES];
 	unsigned n_sizes;
 	unsigned workloads;           /* mask of 1 << enum beyond_tlb_workload */
-	unsigned reps;
+	unsigned reps;                /* timed samples per configuration and size */
+	unsigned rounds;              /* VM runs per configuration, interleaved */
+	unsigned passes;              /* timed passes per run: rounds x passes >= reps */
 	int cpu;                      /* host CPU the vCPU and native thread run on */
 	double tsc_hz;
 	const char *mmu;              /* "shadow", "npt", "ept" */

@@ -75,7 +75,7 @@ static const char *size_label(uint64_t v, char *buf, unsigned len)
 void tlb_report_table(const struct tlb_bench *b)
 {
 	char label[64], size[16];
-	printf("\nns per access: median [min, max] over %u reps; ratio = median / best native median;\n"
+	printf("\nns per access: median [min, max] over %u samples; ratio = median / best native median;\n"
 	       "misses = cache misses per random access predicted for %s paging\n", b->reps, b->mmu);
 	for (unsigned w = 0; w < TLB_WORKLOADS; w++) {
 		if (!(b->workloads & (1u << w)))

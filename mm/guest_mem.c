@@ -82,6 +82,12 @@ long guest_mem_pool_reserve(enum host_pages p, uint64_t size)
 	if (write_long(dir, "nr_hugepages", total + lack) != 0)
 		return -1;
 	long got = read_long(dir, "nr_hugepages") - total;
+	if (got < lack) {
+		/* Too fragmented for contiguous huge pages: compact memory, ask again. */
+		write_long("/proc/sys/vm", "compact_memory", 1);
+		write_long(dir, "nr_hugepages", total + lack);
+		got = read_long(dir, "nr_hugepages") - total;
+	}
 	if (got < lack) { /* the kernel found fewer free huge pages than asked */
 		guest_mem_pool_release(p, got);
 		return -1;
