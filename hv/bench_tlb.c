@@ -301,17 +301,25 @@ static void build_matrix(struct tlb_bench *b, const struct selection *sel, int n
 	}
 }
 
-/* Grows the hugetlb pools once for the whole run, so no run pays for it or races for it. */
+/*
+ * Grows the hugetlb pools once for the whole run, so no run pays for it or
+ * races for it: 1G first, while memory still has free contiguous GiBs.
+ */
 static void reserve_pools(struct tlb_bench *b, long added[HOST_PAGES_COUNT])
 {
-	for (unsigned i = 0; i < b->n_configs; i++) {
-		enum host_pages h = b->configs[i].host_pages;
-		if ((h == HOST_HUGETLB2M || h == HOST_HUGETLB1G) && added[h] == 0) {
-			added[h] = guest_mem_pool_reserve(h, ram_for(b, &b->configs[i]));
-			if (added[h] < 0)
-				fprintf(stderr, "bench tlb: could not reserve %s pages up front; runs will try again\n",
-					host_pages_name(h));
-		}
+	static const enum host_pages order[] = { HOST_HUGETLB1G, HOST_HUGETLB2M };
+	for (unsigned k = 0; k < 2; k++) {
+		enum host_pages h = order[k];
+		uint64_t need = 0;
+		for (unsigned i = 0; i < b->n_configs; i++)
+			if (b->configs[i].host_pages == h && ram_for(b, &b->configs[i]) > need)
+				need = ram_for(b, &b->configs[i]);
+		if (need == 0)
+			continue;
+		added[h] = guest_mem_pool_reserve(h, need);
+		if (added[h] < 0)
+			fprintf(stderr, "bench tlb: could not reserve %s pages up front; runs will try again\n",
+				host_pages_name(h));
 	}
 }
 
