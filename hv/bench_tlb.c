@@ -28,6 +28,8 @@
 #define RAM_OVERHEAD (64ull << 20)
 #define WS_ALIGN (2ull << 20)
 #define GUEST_TIMEOUT 900.0
+/* Native plus three guest page sizes, each on every host backing. */
+#define MAX_CONFIGS (4 * HOST_PAGES_COUNT)
 
 static const char tlb_usage[] =
 	"usage: beyond bench tlb [--quick] [--workload chase,gups,stream] [--guest-pages 4k,2m,1g]\n"
@@ -284,10 +286,12 @@ static int item_size(const char *t, void *o)
 }
 
 /* Lists the matrix: native per host backing first, then guest x host. */
-static void build_matrix(struct tlb_bench *b, const struct selection *sel, int native)
+static int build_matrix(struct tlb_bench *b, const struct selection *sel, int native)
 {
 	static const uint64_t gp[] = { PT_4K, PT_2M, PT_1G };
-	b->configs = calloc(HOST_PAGES_COUNT * 4, sizeof(*b->configs));
+	b->configs = calloc(MAX_CONFIGS, sizeof(*b->configs));
+	if (!b->configs)
+		return -1;
 	for (int h = 0; native && h < HOST_PAGES_COUNT; h++)
 		if (sel->host_pages & (1u << h))
 			b->configs[b->n_configs++] = (struct tlb_config){ .native = 1, .host_pages = h };
@@ -299,6 +303,7 @@ static void build_matrix(struct tlb_bench *b, const struct selection *sel, int n
 		b->configs[i].achieved = 1;
 		b->configs[i].huge_share = 1;
 	}
+	return 0;
 }
 
 /*
@@ -325,7 +330,7 @@ static void reserve_pools(struct tlb_bench *b, long added[HOST_PAGES_COUNT])
 
 static void run_matrix(struct tlb_bench *b, struct kvm_host *kvm)
 {
-	unsigned *order = calloc(b->n_configs, sizeof(*order));
+	unsigned order[MAX_CONFIGS];
 	uint64_t rng = 0x2545f4914f6cdd1dull;
 	time_t start = time(NULL);
 	for (unsigned round = 0; round < b->rounds; round++) {
@@ -352,7 +357,6 @@ static void run_matrix(struct tlb_bench *b, struct kvm_host *kvm)
 		}
 	}
 	fprintf(stderr, "\r\033[Kdone in %lds\n", (long)(time(NULL) - start));
-	free(order);
 }
 
 int bench_tlb_main(int argc, char **argv)
@@ -441,7 +445,10 @@ int bench_tlb_main(int argc, char **argv)
 		return setup_error("%s", err);
 	b.mmu = kvm_mmu_mode(b.mmu_detail, sizeof(b.mmu_detail));
 	b.tsc_hz = tsc_hz_measure();
-	build_matrix(&b, &sel, native);
+	if (build_matrix(&b, &sel, native)) {
+		kvm_host_close(&kvm);
+		return setup_error("out of memory");
+	}
 	long pool_added[HOST_PAGES_COUNT] = { 0 };
 	reserve_pools(&b, pool_added);
 
