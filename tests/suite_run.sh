@@ -35,8 +35,16 @@ for gp in 4k 2m 1g; do
 					t_grep "$name says why" "$T_TMP/err" 'pdpe1gb'
 				continue
 			fi
-			t_expect "$name" 0 "$BEYOND" run --vcpus $n --mem 1G --guest-pages $gp --host-pages $hp -v hello &&
-				t_grep "$name greets with $n vCPUs" "$T_TMP/out" "Hello from beyond.* $n vCPUs?,"
+			"$BEYOND" run --vcpus $n --mem 1G --guest-pages $gp --host-pages $hp -v hello >"$T_TMP/out" 2>"$T_TMP/err"
+			st=$?
+			# A fragmented host may have no free, aligned GiB left even after
+			# compaction: the monitor must say so (status 1), which is no failure of ours.
+			if [ $st -eq 1 ] && [ $hp = hugetlb1g ] && grep -q 'cannot get .* 1G huge pages' "$T_TMP/err"; then
+				t_skip "$name" "$(cat "$T_TMP/err")"
+				continue
+			fi
+			if [ $st -eq 0 ]; then t_pass "$name"; else t_fail "$name" "exit $st: $(tail -c 300 "$T_TMP/err")"; fi
+			t_grep "$name greets with $n vCPUs" "$T_TMP/out" "Hello from beyond.* $n vCPUs?,"
 			case $hp in
 			hugetlb*) t_grep "$name is all on huge pages" "$T_TMP/err" ' 100% on huge pages' ;;
 			4k) t_grep "$name is on no huge pages" "$T_TMP/err" ' 0% on huge pages' ;;
