@@ -1,4 +1,5 @@
 /* beyond: the command line. */
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -65,6 +66,8 @@ static int cmd_bench(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	/* A console or client that went away is a failed write, not the end of the monitor. */
+	signal(SIGPIPE, SIG_IGN);
 	if (argc < 2)
 		return usage_error(main_usage, NULL);
 	const char *cmd = argv[1];

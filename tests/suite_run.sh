@@ -90,6 +90,16 @@ if grep -q 'still running' "$T_TMP/out"; then t_fail "badcall guest ran on" "$(c
 hostile "spin times out" 'timeout after 1 s' --timeout 1 spin
 hostile "spin on 4 vCPUs times out" 'timeout' --vcpus 4 --timeout 0.5 spin
 
+# A console nobody reads any more loses output, never the monitor (no SIGPIPE death).
+if python3 -c '
+import os, subprocess, sys
+r, w = os.pipe(); os.close(r)
+sys.exit(subprocess.run([sys.argv[1], "run", "hello"], stdout=w).returncode)' "$BEYOND"; then
+	t_pass "closed console pipe: guest still exits 0"
+else
+	t_fail "closed console pipe: guest still exits 0" "exit $?"
+fi
+
 # --- broken images --------------------------------------------------------------
 img=$T_ROOT/build/guests/hello.elf
 head -c 100 "$img" >"$T_TMP/trunc.elf"
