@@ -112,6 +112,18 @@ static void not_achieved(struct tlb_config *c, const char *fmt, const char *deta
 	}
 }
 
+/* Every pass of every workload and size must have reported, and sensibly. */
+static void check_records(const struct tlb_bench *b, struct tlb_config *c, const struct run_ctx *x)
+{
+	unsigned want = b->n_sizes * __builtin_popcount(b->workloads) * (b->passes + 1);
+	char got[64];
+	if (x->bad[0])
+		not_achieved(c, "%s", x->bad);
+	snprintf(got, sizeof(got), "%u of %u", x->records, want);
+	if (x->records != want)
+		not_achieved(c, "the workloads reported %s records", got);
+}
+
 /* Checks the host backing really is what was asked for. */
 static void check_backing(struct tlb_config *c, const struct guest_mem *m, uint64_t pte_before)
 {
@@ -169,8 +181,7 @@ static void run_guest(struct tlb_bench *b, struct tlb_config *c, struct kvm_host
 		int status = vm_run(&vm);
 		if (status != 0)
 			not_achieved(c, "guest failed: %s", vm.reason);
-		if (x.bad[0])
-			not_achieved(c, "%s", x.bad);
+		check_records(b, c, &x);
 		check_backing(c, &vm.mem, pte_before);
 		/* The working set starts at the first 2 MiB boundary of the heap (guests/tlb.c). */
 		uint64_t ws, pa, leaf = 0;
@@ -223,8 +234,7 @@ static void run_native(struct tlb_bench *b, struct tlb_config *c)
 		pthread_join(t, NULL);
 		if (!n.pinned)
 			not_achieved(c, "%s", "cannot pin the native thread");
-		if (x.bad[0])
-			not_achieved(c, "%s", x.bad);
+		check_records(b, c, &x);
 		check_backing(c, &m, pte_before);
 	}
 	guest_mem_free(&m);

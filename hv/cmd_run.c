@@ -71,7 +71,7 @@ int cmd_run(int argc, char **argv)
 			break;
 		case 't':
 			cfg.timeout = strtod(optarg, &end);
-			if (*end || !*optarg || cfg.timeout <= 0)
+			if (*end || !*optarg || !(cfg.timeout > 0 && cfg.timeout <= VM_MAX_TIMEOUT))
 				return usage_error(run_usage, "bad --timeout '%s'", optarg);
 			break;
 		case 'v':

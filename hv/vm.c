@@ -61,8 +61,12 @@ int vm_create(struct vm *vm, struct kvm_host *kvm, const struct vm_config *cfg, 
 	vm->fd = -1;
 	vm->kvm = kvm;
 	vm->cfg = *cfg;
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* timeouts ignore wall-clock steps */
 	pthread_mutex_init(&vm->lock, NULL);
-	pthread_cond_init(&vm->changed, NULL);
+	pthread_cond_init(&vm->changed, &ca);
+	pthread_condattr_destroy(&ca);
 	if (check_config(cfg, kvm, err, errlen))
 		return -1;
 	if (guest_mem_alloc(&vm->mem, cfg->mem_size, cfg->host_pages, cfg->populate, err, errlen))
@@ -207,7 +211,7 @@ static void wait_for_end(struct vm *vm)
 	char reason[64];
 	double t = vm->cfg.timeout;
 	snprintf(reason, sizeof(reason), "timeout after %g s", t);
-	clock_gettime(CLOCK_REALTIME, &deadline);
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
 	deadline.tv_sec += (time_t)t;
 	deadline.tv_nsec += (long)((t - (time_t)t) * 1e9);
 	if (deadline.tv_nsec >= 1000000000L) {
@@ -218,8 +222,12 @@ static void wait_for_end(struct vm *vm)
 	while (!vm->ended) {
 		if (t <= 0) {
 			pthread_cond_wait(&vm->changed, &vm->lock);
-		} else if (pthread_cond_timedwait(&vm->changed, &vm->lock, &deadline) == ETIMEDOUT) {
-			end_locked(vm, VM_STATUS_ABNORMAL, reason);
+		} else {
+			int r = pthread_cond_timedwait(&vm->changed, &vm->lock, &deadline);
+			if (r == ETIMEDOUT)
+				end_locked(vm, VM_STATUS_ABNORMAL, reason);
+			else if (r != 0)
+				end_locked(vm, VM_STATUS_ABNORMAL, "cannot wait for the timeout");
 		}
 	}
 	pthread_mutex_unlock(&vm->lock);

@@ -14,6 +14,8 @@
 
 /* Exit status of a guest that was ended for a fault, bad hypercall, crash or timeout. */
 #define VM_STATUS_ABNORMAL 125
+/* Longest --timeout (a year): keeps the deadline arithmetic finite. */
+#define VM_MAX_TIMEOUT (365.0 * 86400)
 
 struct vm;
 struct vcpu;
@@ -34,7 +36,7 @@ struct vm_config {
 	uint64_t guest_page;         /* PT_4K, PT_2M or PT_1G */
 	enum host_pages host_pages;
 	int populate;                /* fault all RAM in before the guest starts */
-	double timeout;              /* seconds; 0 means none */
+	double timeout;              /* seconds, up to VM_MAX_TIMEOUT; 0 means none */
 	int argc;                    /* guest arguments after argv[0] */
 	char **argv;
 	int console_fd;

@@ -61,12 +61,16 @@ void x86_setup_tables(struct vm *vm)
 		tss_desc(&gdt[SEL_TSS(i) / 8], tss);
 	}
 
-	/* Interrupt gates (DPL0, IF cleared) for the image's exception stubs. */
+	/*
+	 * Interrupt gates (IF cleared) for the image's exception stubs: DPL0, but
+	 * DPL3 for #BP and #OF so int3/into at CPL3 report as what they are.
+	 */
 	uint64_t *idt = guest_mem_ptr(&vm->mem, LAYOUT_IDT, 256 * 16);
 	memset(idt, 0, 256 * 16);
 	for (int v = 0; v < 32; v++) {
 		uint64_t h = vm->image.exception_handlers[v];
-		idt[2 * v] = (h & 0xffff) | ((uint64_t)SEL_KERNEL_CS << 16) | (0x8eull << 40) |
+		uint64_t type = (v == 3 || v == 4) ? 0xee : 0x8e;
+		idt[2 * v] = (h & 0xffff) | ((uint64_t)SEL_KERNEL_CS << 16) | (type << 40) |
 			     (((h >> 16) & 0xffff) << 48);
 		idt[2 * v + 1] = h >> 32;
 	}

@@ -10,7 +10,8 @@ t_expect "no arguments is a usage error" 2 "$BEYOND"
 t_expect "unknown command" 2 "$BEYOND" frobnicate
 t_expect "run --help" 0 "$BEYOND" run --help
 for bad in "--mem 12Q hello" "--mem 99999999999999999999G hello" "--vcpus 0 hello" "--vcpus x hello" \
-	   "--guest-pages 3k hello" "--host-pages huge hello" "--timeout -1 spin" "--bogus hello" ""; do
+	   "--guest-pages 3k hello" "--host-pages huge hello" "--timeout -1 spin" "--timeout nan spin" \
+	   "--timeout inf spin" "--timeout 1e300 spin" "--bogus hello" ""; do
 	t_expect "usage error: run $bad" 2 "$BEYOND" run $bad
 	t_grep "usage error names the problem: run $bad" "$T_TMP/err" 'beyond: |usage:'
 done
@@ -74,6 +75,7 @@ hostile "fault div" 'divide error \(vector 0.*cpl=3' fault
 hostile "fault pf" 'page fault \(vector 14.*cr2=0x' fault pf
 hostile "fault ud" 'invalid opcode \(vector 6' fault ud
 hostile "fault gp (hlt at CPL3)" 'general protection \(vector 13' fault gp
+hostile "fault bp (int3 at CPL3)" 'breakpoint \(vector 3' fault bp
 hostile "fault on vCPU 0 of 2" 'divide error' --vcpus 2 fault
 hostile "fault hlt (HLT in ring 0)" 'executed HLT' fault hlt
 t_grep "HLT end dumps registers" "$T_TMP/err" 'cs 0008'

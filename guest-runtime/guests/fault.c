@@ -1,4 +1,4 @@
-/* guest: faults at CPL3: divide by zero (default), or pf|ud|gp|hlt|triple */
+/* guest: faults at CPL3: divide by zero (default), or pf|ud|gp|bp|hlt|triple */
 #include "guest-runtime/beyond.h"
 
 /* The IDT is guest memory (mm/layout.h): a guest may wreck it, hurting only itself. */
@@ -30,6 +30,8 @@ int main(int argc, char **argv)
 		__asm__ volatile("ud2");
 	if (strcmp(how, "gp") == 0) /* HLT is privileged: #GP at CPL3 */
 		__asm__ volatile("hlt");
+	if (strcmp(how, "bp") == 0)
+		__asm__ volatile("int3");
 	if (strcmp(how, "hlt") == 0) {
 		redirect_ud_to_hlt();
 		__asm__ volatile("ud2");

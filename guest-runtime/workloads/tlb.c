@@ -32,7 +32,11 @@ const char *tlb_workload_name(unsigned w)
 	return w < TLB_WORKLOADS ? names[w] : "?";
 }
 
-/* Logical line i of the chase lives in page (i % pages) * stride, slot i / pages. */
+/*
+ * Logical line i of the chase lives in page (i % pages) * stride, at slot
+ * i / pages rotated by a per-page amount: distinct within a page, and spread
+ * over every cache set even when only one line per page is used.
+ */
 struct chase_lines {
 	uint8_t *base;
 	uint64_t pages, stride, n;
@@ -40,7 +44,8 @@ struct chase_lines {
 
 static inline uint64_t *line(const struct chase_lines *c, uint64_t i)
 {
-	return (uint64_t *)(c->base + (i % c->pages) * c->stride * PAGE + (i / c->pages) * LINE);
+	uint64_t page = i % c->pages, slot = (i / c->pages + page * 37) % (PAGE / LINE);
+	return (uint64_t *)(c->base + page * c->stride * PAGE + slot * LINE);
 }
 
 /*
