@@ -8,6 +8,7 @@
 #include "hv/bench_tlb.h"
 #include "hv/commands.h"
 #include "hv/guests.h"
+#include "mm/guest_mem.h"
 
 #define BEYOND_VERSION "0.1"
 
@@ -64,10 +65,23 @@ static int cmd_bench(int argc, char **argv)
 	return usage_error(main_usage, "bench: name a suite (tlb, blk)");
 }
 
+/* Interrupted or terminated: return the huge pages we added to the host's pools, then die of it. */
+static void on_fatal_signal(int sig)
+{
+	guest_mem_pool_release_on_signal();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
 int main(int argc, char **argv)
 {
 	/* A console or client that went away is a failed write, not the end of the monitor. */
 	signal(SIGPIPE, SIG_IGN);
+	struct sigaction sa = { .sa_handler = on_fatal_signal };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 	if (argc < 2)
 		return usage_error(main_usage, NULL);
 	const char *cmd = argv[1];

@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +69,9 @@ static int write_long(const char *dir, const char *file, long v)
 	return (fclose(f) == 0 && ok) ? 0 : -1;
 }
 
+/* Pages this process added to each pool and not yet gave back: what a fatal signal must return. */
+static long pool_outstanding[HOST_PAGES_COUNT];
+
 long guest_mem_pool_reserve(enum host_pages p, uint64_t size)
 {
 	const char *dir = pool_dir(p);
@@ -88,6 +92,8 @@ long guest_mem_pool_reserve(enum host_pages p, uint64_t size)
 		write_long(dir, "nr_hugepages", total + lack);
 		got = read_long(dir, "nr_hugepages") - total;
 	}
+	if (got > 0)
+		__atomic_add_fetch(&pool_outstanding[p], got, __ATOMIC_SEQ_CST);
 	if (got < lack) { /* the kernel found fewer free huge pages than asked */
 		guest_mem_pool_release(p, got);
 		return -1;
@@ -99,8 +105,46 @@ void guest_mem_pool_release(enum host_pages p, long added)
 {
 	const char *dir = pool_dir(p);
 	long total = read_long(dir, "nr_hugepages");
-	if (added > 0 && total >= added)
+	if (added <= 0)
+		return;
+	__atomic_sub_fetch(&pool_outstanding[p], added, __ATOMIC_SEQ_CST);
+	if (total >= added)
 		write_long(dir, "nr_hugepages", total - added);
+}
+
+/* Lowers one pool's nr_hugepages by n with raw system calls only. */
+static void pool_shrink_raw(const char *path, long n)
+{
+	char buf[32];
+	int fd = open(path, O_RDWR);
+	if (fd < 0)
+		return;
+	ssize_t r = read(fd, buf, sizeof(buf) - 1);
+	long v = 0;
+	for (ssize_t i = 0; i < r && buf[i] >= '0' && buf[i] <= '9'; i++)
+		v = v * 10 + (buf[i] - '0');
+	v = v > n ? v - n : 0;
+	int i = sizeof(buf);
+	buf[--i] = '\n';
+	do
+		buf[--i] = (char)('0' + v % 10);
+	while ((v /= 10) > 0);
+	if (r > 0 && lseek(fd, 0, SEEK_SET) == 0 && write(fd, buf + i, sizeof(buf) - i) < 0)
+		r = -1; /* nothing more a dying process can do */
+	close(fd);
+}
+
+void guest_mem_pool_release_on_signal(void)
+{
+	static const char *const paths[HOST_PAGES_COUNT] = {
+		[HOST_HUGETLB2M] = "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages",
+		[HOST_HUGETLB1G] = "/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages",
+	};
+	for (int p = 0; p < HOST_PAGES_COUNT; p++) {
+		long n = __atomic_exchange_n(&pool_outstanding[p], 0, __ATOMIC_SEQ_CST);
+		if (n > 0 && paths[p])
+			pool_shrink_raw(paths[p], n);
+	}
 }
 
 static void *map_hugetlb(uint64_t size, enum host_pages p, int populate)

@@ -46,6 +46,8 @@ void guest_mem_free(struct guest_mem *m);
  */
 long guest_mem_pool_reserve(enum host_pages p, uint64_t bytes);
 void guest_mem_pool_release(enum host_pages p, long added);
+/* Gives back every page this process still holds added; async-signal-safe. */
+void guest_mem_pool_release_on_signal(void);
 int guest_mem_usage(const struct guest_mem *m, struct guest_mem_usage *u);
 
 /* Host pointer for [gpa, gpa + len), or NULL if any of it is outside RAM. */

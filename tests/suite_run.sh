@@ -102,6 +102,24 @@ else
 	t_fail "closed console pipe: guest still exits 0" "exit $?"
 fi
 
+# Killed by SIGTERM, the monitor gives back the huge pages it added to the pool.
+pool=/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages
+before=$(cat $pool)
+"$BEYOND" run --mem 64M --host-pages hugetlb2m --prefault spin >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 50); do [ "$(cat $pool)" != "$before" ] && break; sleep 0.1; done
+grown=$(cat $pool)
+kill -TERM $pid
+wait $pid
+st=$?
+if [ "$grown" = "$before" ]; then
+	t_skip "SIGTERM returns hugetlb pages" "the pool had free pages: the monitor added none"
+elif [ $st -eq 143 ] && [ "$(cat $pool)" = "$before" ]; then
+	t_pass "SIGTERM returns hugetlb pages"
+else
+	t_fail "SIGTERM returns hugetlb pages" "exit $st, pool $before -> $grown -> $(cat $pool)"
+fi
+
 # --- broken images --------------------------------------------------------------
 img=$T_ROOT/build/guests/hello.elf
 head -c 100 "$img" >"$T_TMP/trunc.elf"
