@@ -144,13 +144,6 @@ static void check_backing(struct tlb_config *c, const struct guest_mem *m, uint6
 		not_achieved(c, "host backed only %s of RAM with huge pages", got);
 }
 
-static uint64_t vm_pte(void)
-{
-	struct guest_mem none = { 0 };
-	struct guest_mem_usage u;
-	return guest_mem_usage(&none, &u) == 0 ? u.page_table : 0;
-}
-
 static void run_guest(struct tlb_bench *b, struct tlb_config *c, struct kvm_host *kvm)
 {
 	const struct builtin_guest *g = builtin_guest_find("tlb");
@@ -172,7 +165,7 @@ static void run_guest(struct tlb_bench *b, struct tlb_config *c, struct kvm_host
 		.timeout = GUEST_TIMEOUT, .argc = 2 + b->n_sizes, .argv = argv, .console_fd = STDERR_FILENO,
 		.pin = 1, .pin_cpu = b->cpu, .on_result = guest_result, .opaque = &x,
 	};
-	uint64_t pte_before = vm_pte();
+	uint64_t pte_before = guest_mem_host_pte();
 	struct vm vm;
 	char err[512];
 	if (vm_create(&vm, kvm, &cfg, err, sizeof(err))) {
@@ -216,7 +209,7 @@ static void run_native(struct tlb_bench *b, struct tlb_config *c)
 {
 	struct guest_mem m;
 	char err[512];
-	uint64_t pte_before = vm_pte();
+	uint64_t pte_before = guest_mem_host_pte();
 	if (guest_mem_alloc(&m, ram_for(b, c), c->host_pages, 1, err, sizeof(err))) {
 		not_achieved(c, "%s", err);
 		return;

@@ -104,9 +104,9 @@ long guest_mem_pool_reserve(enum host_pages p, uint64_t size)
 void guest_mem_pool_release(enum host_pages p, long added)
 {
 	const char *dir = pool_dir(p);
-	long total = read_long(dir, "nr_hugepages");
 	if (added <= 0)
 		return;
+	long total = read_long(dir, "nr_hugepages");
 	__atomic_sub_fetch(&pool_outstanding[p], added, __ATOMIC_SEQ_CST);
 	if (total >= added)
 		write_long(dir, "nr_hugepages", total - added);
@@ -262,11 +262,19 @@ int guest_mem_usage(const struct guest_mem *m, struct guest_mem_usage *u)
 		u->resident += h; /* hugetlb pages are not counted in Rss */
 	}
 	fclose(f);
-	f = fopen("/proc/self/status", "r");
-	if (f) {
-		while (fgets(line, sizeof(line), f))
-			u->page_table += kb_field(line, "VmPTE:");
-		fclose(f);
-	}
+	u->page_table = guest_mem_host_pte();
 	return 0;
+}
+
+uint64_t guest_mem_host_pte(void)
+{
+	char line[256];
+	uint64_t pte = 0;
+	FILE *f = fopen("/proc/self/status", "r");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		pte += kb_field(line, "VmPTE:");
+	fclose(f);
+	return pte;
 }

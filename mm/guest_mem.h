@@ -49,6 +49,8 @@ void guest_mem_pool_release(enum host_pages p, long added);
 /* Gives back every page this process still holds added; async-signal-safe. */
 void guest_mem_pool_release_on_signal(void);
 int guest_mem_usage(const struct guest_mem *m, struct guest_mem_usage *u);
+/* Host page-table bytes of the whole process (VmPTE), from /proc/self/status. */
+uint64_t guest_mem_host_pte(void);
 
 /* Host pointer for [gpa, gpa + len), or NULL if any of it is outside RAM. */
 void *guest_mem_ptr(const struct guest_mem *m, uint64_t gpa, uint64_t len);
