@@ -3,7 +3,7 @@
 bits 64
 default rel
 
-%define BEYOND_ABI_VERSION 1
+%define BEYOND_ABI_VERSION 2
 %define BEYOND_NOTE_TYPE 0x62796e64
 
 extern beyond_start

@@ -14,13 +14,17 @@
  * to port BEYOND_HC_PORT_BASE + number. Argument structs must lie entirely
  * inside guest RAM below 4 GiB (the port value is 32 bits). A call whose
  * struct or buffers fall outside guest RAM ends the guest.
+ *
+ * Above RAM lies the device window (boot info device_base, device_size),
+ * mapped uncached: MMIO devices (virtio-mmio) live there.
  */
 #ifndef BEYOND_ABI_H
 #define BEYOND_ABI_H
 
 #include <stdint.h>
 
-#define BEYOND_ABI_VERSION 1
+/* 2: boot info names the device window; SYNC hypercall. */
+#define BEYOND_ABI_VERSION 2
 
 #define BEYOND_NOTE_NAME "beyond"
 #define BEYOND_NOTE_TYPE 0x62796e64u /* "bynd" */
@@ -34,6 +38,8 @@ struct beyond_note {
 };
 
 #define BEYOND_HC_PORT_BASE 0x500
+/* Ports [BASE, BASE + BEYOND_HC_PORTS) are hypercalls; numbers are assigned below. */
+#define BEYOND_HC_PORTS 0x100
 
 enum beyond_hypercall {
 	BEYOND_HC_CONSOLE = 0, /* struct beyond_hc_console */
@@ -42,6 +48,7 @@ enum beyond_hypercall {
 	BEYOND_HC_FAULT = 3,   /* struct beyond_hc_fault: ends the whole guest */
 	BEYOND_HC_PARK = 4,    /* no struct: this vCPU stops for good */
 	BEYOND_HC_RESULT = 5,  /* struct beyond_hc_result: a benchmark record */
+	BEYOND_HC_SYNC = 6,    /* struct beyond_hc_sync: a stage a test monitor checks */
 	BEYOND_HC_COUNT
 };
 
@@ -76,6 +83,8 @@ struct beyond_bootinfo {
 	uint64_t mem_size;     /* guest RAM bytes, from address 0 */
 	uint64_t heap_start;   /* first free byte after the image */
 	uint64_t heap_end;     /* first byte of monitor-owned memory at the top */
+	uint64_t device_base;  /* the device window: guest-physical, above RAM */
+	uint64_t device_size;
 	uint64_t tsc_hz;
 	uint64_t argc;
 	uint64_t argv[BEYOND_MAX_ARGS]; /* argv[0] is the guest's name */
@@ -101,6 +110,16 @@ struct beyond_hc_result {
 	uint32_t type;
 	uint32_t len;
 	uint64_t buf;
+};
+
+/*
+ * SYNC: the guest reached a stage of a staged test (as the KVM selftests'
+ * GUEST_SYNC). A monitor stepping this vCPU (vcpu_run_until_sync) stops
+ * here and checks guest state before resuming; otherwise it is a no-op.
+ */
+struct beyond_hc_sync {
+	uint64_t stage;
+	uint64_t arg[3];
 };
 
 enum beyond_result_type {

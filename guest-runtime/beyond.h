@@ -27,6 +27,10 @@ static inline uint64_t rdtsc(void)
 
 static inline void cpu_relax(void) { __asm__ volatile("pause" ::: "memory"); }
 
+/* Device registers in the device window (boot_info.device_base): one access each, in order. */
+static inline uint32_t mmio_read32(uint64_t addr) { return *(volatile uint32_t *)(uintptr_t)addr; }
+static inline void mmio_write32(uint64_t addr, uint32_t v) { *(volatile uint32_t *)(uintptr_t)addr = v; }
+
 /* Filled in on vCPU 0 before main runs. */
 extern struct beyond_bootinfo boot_info;
 
@@ -35,6 +39,8 @@ void ap_main(unsigned vcpu_id);
 
 __attribute__((noreturn)) void exit(uint64_t code);
 __attribute__((noreturn)) void vcpu_park(void);
+/* A stage of a staged test: a monitor stepping this vCPU checks state here, then resumes. */
+void beyond_sync(uint64_t stage, uint64_t a0, uint64_t a1, uint64_t a2);
 
 void console_write(const char *s, size_t len);
 int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap);

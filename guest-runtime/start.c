@@ -30,6 +30,12 @@ void vcpu_park(void)
 		cpu_relax();
 }
 
+void beyond_sync(uint64_t stage, uint64_t a0, uint64_t a1, uint64_t a2)
+{
+	struct beyond_hc_sync a = { .stage = stage, .arg = { a0, a1, a2 } };
+	hypercall(BEYOND_HC_SYNC, &a);
+}
+
 __attribute__((noreturn)) void beyond_start(uint64_t vcpu_id)
 {
 	if (vcpu_id != 0) {

@@ -4,7 +4,7 @@
 #include "guest-runtime/abi.h"
 #include "hv/elf_loader.h"
 #include "hv/error.h"
-#include "hv/range.h"
+#include "mm/range.h"
 
 /* linker.ld makes three; the cap keeps the overlap check cheap on crafted files. */
 #define ELF_MAX_PHDRS 64

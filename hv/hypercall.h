@@ -1,9 +1,10 @@
-/* The core hypercalls every guest has: console, exit, boot info, fault report, park, result. */
+/* Hypercall dispatch: port writes to BEYOND_HC_PORT_BASE + nr go to nr's handler. */
 #ifndef BEYOND_HYPERCALL_H
 #define BEYOND_HYPERCALL_H
 
-#include "hv/vm.h"
+#include "hv/vcpu.h"
 
-void hypercall_register_core(struct vm *vm);
+/* Handles a KVM_EXIT_IO: a hypercall, or the end of the guest for anything else. */
+void hypercall_dispatch(struct vcpu *v);
 
 #endif

@@ -9,13 +9,15 @@
 #include <time.h>
 #include <unistd.h>
 #include "hv/error.h"
-#include "hv/hypercall.h"
-#include "hv/range.h"
 #include "hv/vcpu.h"
 #include "hv/vm.h"
 #include "hv/x86.h"
 #include "mm/layout.h"
 #include "mm/pagetable.h"
+#include "mm/range.h"
+
+/* Guest RAM stays below 1 TiB: room for the page tables' and device window's arithmetic. */
+#define VM_MAX_MEM (1ull << 40)
 
 static int check_config(const struct vm_config *c, struct kvm_host *kvm, char *err, size_t errlen)
 {
@@ -28,8 +30,8 @@ static int check_config(const struct vm_config *c, struct kvm_host *kvm, char *e
 	if (c->mem_size % c->guest_page != 0)
 		return error_set(err, errlen, "--mem must be a multiple of the guest page size (%lu KiB)",
 			    (unsigned long)(c->guest_page >> 10));
-	if (c->mem_size < (4ull << 20))
-		return error_set(err, errlen, "--mem must be at least 4M");
+	if (c->mem_size < (4ull << 20) || c->mem_size > VM_MAX_MEM)
+		return error_set(err, errlen, "--mem must be 4M..1T");
 	return 0;
 }
 
@@ -92,7 +94,7 @@ int vm_create(struct vm *vm, struct kvm_host *kvm, const struct vm_config *cfg, 
 	if (ioctl(vm->fd, KVM_SET_USER_MEMORY_REGION, &region) < 0)
 		return error_set(err, errlen, "KVM_SET_USER_MEMORY_REGION: %s", strerror(errno));
 
-	hypercall_register_core(vm);
+	vm->device_base = layout_device_window(cfg->mem_size);
 	vm->vcpus = calloc(cfg->vcpus, sizeof(*vm->vcpus));
 	if (!vm->vcpus)
 		return error_set(err, errlen, "out of memory");
@@ -101,11 +103,26 @@ int vm_create(struct vm *vm, struct kvm_host *kvm, const struct vm_config *cfg, 
 	for (unsigned i = 0; i < cfg->vcpus; i++)
 		if (vcpu_create(vm, i, err, errlen))
 			return -1;
+	if (module_count() > VM_MAX_MODULES)
+		return error_set(err, errlen, "%zu modules linked in, at most %d", module_count(),
+				 VM_MAX_MODULES);
+	for (; vm->modules_set_up < module_count(); vm->modules_set_up++) {
+		const struct module *m = module_at(vm->modules_set_up);
+		if (m->setup && m->setup(vm, err, errlen)) {
+			vm->modules_set_up++; /* its teardown cleans up after it */
+			return -1;
+		}
+	}
 	return 0;
 }
 
 void vm_destroy(struct vm *vm)
 {
+	while (vm->modules_set_up > 0) {
+		const struct module *m = module_at(--vm->modules_set_up);
+		if (m->teardown)
+			m->teardown(vm);
+	}
 	for (unsigned i = 0; vm->vcpus && i < vm->cfg.vcpus; i++) {
 		struct vcpu *v = &vm->vcpus[i];
 		if (v->run)
@@ -172,18 +189,22 @@ void vm_crash(struct vcpu *v, const char *fmt, ...)
 	va_end(ap);
 }
 
-void vm_register_hypercall(struct vm *vm, unsigned nr, hypercall_fn fn)
+const char *vm_option(const struct vm *vm, const char *name, unsigned nth)
 {
-	if (nr < BEYOND_HC_COUNT)
-		vm->hypercalls[nr] = fn;
+	for (unsigned i = 0; i < vm->cfg.n_options; i++) {
+		const struct vm_option *o = &vm->cfg.options[i];
+		if (strcmp(o->name, name) == 0 && nth-- == 0)
+			return o->value ? o->value : "";
+	}
+	return NULL;
 }
 
-int vm_register_mmio(struct vm *vm, uint64_t base, uint64_t len, mmio_fn fn, void *opaque)
+void **vm_module_data(struct vm *vm, const struct module *m)
 {
-	if (vm->n_mmio == VM_MAX_MMIO || base < vm->cfg.mem_size)
-		return -1;
-	vm->mmio[vm->n_mmio++] = (struct mmio_region){ base, len, fn, opaque };
-	return 0;
+	for (size_t i = 0; i < module_count(); i++)
+		if (module_at(i) == m)
+			return &vm->module_data[i];
+	return NULL;
 }
 
 void *vm_guest_buffer(struct vcpu *v, const char *what, uint64_t gpa, uint64_t len)

@@ -10,6 +10,7 @@
 #include "guest-runtime/abi.h"
 #include "hv/elf_loader.h"
 #include "hv/kvm.h"
+#include "hv/module.h"
 #include "mm/guest_mem.h"
 
 /* Exit status of a guest that was ended for a fault, bad hypercall, crash or timeout. */
@@ -21,11 +22,17 @@ struct vm;
 struct vcpu;
 
 /* A hypercall handler: gets the guest-physical address the guest passed. */
-typedef void (*hypercall_fn)(struct vcpu *v, uint64_t gpa);
+typedef void (*hypercall_fn)(struct vcpu *v, void *opaque, uint64_t gpa);
 
 /* An MMIO handler for a registered region; offset is relative to its base. */
 typedef void (*mmio_fn)(struct vcpu *v, void *opaque, uint64_t offset, uint8_t *data,
 			uint32_t len, int is_write);
+
+/* A module's option as given for this VM (struct module_option). */
+struct vm_option {
+	const char *name;
+	const char *value;           /* NULL for a flag */
+};
 
 struct vm_config {
 	const char *name;            /* the guest's name; its argv[0] */
@@ -45,23 +52,25 @@ struct vm_config {
 	/* Receives the guest's result records (BEYOND_HC_RESULT); may be NULL. */
 	void (*on_result)(void *opaque, uint32_t type, const void *rec, uint32_t len);
 	void *opaque;
+	const struct vm_option *options; /* module options, in command-line order */
+	unsigned n_options;
 };
 
-struct vcpu {
-	struct vm *vm;
-	unsigned id;
-	int fd;
-	struct kvm_run *run;
-	pthread_t thread;
+struct hypercall_entry {
+	hypercall_fn fn;
+	void *opaque;
+	const char *owner;
 };
 
 struct mmio_region {
 	uint64_t base, len;
 	mmio_fn fn;
 	void *opaque;
+	const char *owner;
 };
 
-#define VM_MAX_MMIO 16
+#define VM_MAX_MMIO 32
+#define VM_MAX_MODULES 32
 
 struct vm {
 	struct kvm_host *kvm;
@@ -74,9 +83,12 @@ struct vm {
 	uint64_t heap_start, heap_end;
 	uint64_t tsc_hz;
 	struct vcpu *vcpus;
-	hypercall_fn hypercalls[BEYOND_HC_COUNT];
+	uint64_t device_base;        /* the device window (mm/layout.h) */
+	struct hypercall_entry hypercalls[BEYOND_HC_COUNT];
 	struct mmio_region mmio[VM_MAX_MMIO];
 	unsigned n_mmio;
+	void *module_data[VM_MAX_MODULES];
+	size_t modules_set_up;       /* modules whose setup ran, in module order */
 
 	pthread_mutex_t lock;        /* guards what follows */
 	pthread_cond_t changed;
@@ -99,8 +111,20 @@ void vm_end(struct vm *vm, int status, const char *fmt, ...) __attribute__((form
 /* Ends the guest abnormally because of what vCPU v did, with a register dump. */
 void vm_crash(struct vcpu *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-void vm_register_hypercall(struct vm *vm, unsigned nr, hypercall_fn fn);
-int vm_register_mmio(struct vm *vm, uint64_t base, uint64_t len, mmio_fn fn, void *opaque);
+/*
+ * Claim hypercall number nr / the MMIO range [base, base + len) inside the
+ * device window for `owner`. Return 0, or -1 with a reason in err when the
+ * number or range is invalid or already claimed (by whom).
+ */
+int vm_register_hypercall(struct vm *vm, unsigned nr, hypercall_fn fn, void *opaque,
+			  const char *owner, char *err, size_t errlen);
+int vm_register_mmio(struct vm *vm, uint64_t base, uint64_t len, mmio_fn fn, void *opaque,
+		     const char *owner, char *err, size_t errlen);
+
+/* The nth value (from 0) given for module option `name`, "" for a flag, or NULL. */
+const char *vm_option(const struct vm *vm, const char *name, unsigned nth);
+/* Module m's per-VM state, for its setup to fill and its teardown to free. */
+void **vm_module_data(struct vm *vm, const struct module *m);
 
 /*
  * Copies a guest struct of len bytes at gpa into dst (so the guest cannot

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include "hv/vcpu.h"
 #include "hv/x86.h"
 #include "mm/layout.h"
 
@@ -20,9 +21,12 @@
 #define RFLAGS_IOPL3 (3ull << 12)
 
 #define TSS_IOMAP 104
-/* I/O bitmap for ports below 0x600 (hypercalls) plus the terminating 0xff byte. */
-#define TSS_IOMAP_PORTS 0x600
+/* The I/O bitmap reaches the last hypercall port; a 0xff byte ends it. */
+#define TSS_IOMAP_PORTS (BEYOND_HC_PORT_BASE + BEYOND_HC_PORTS)
 #define TSS_LIMIT (TSS_IOMAP + TSS_IOMAP_PORTS / 8)
+_Static_assert(TSS_IOMAP_PORTS % 8 == 0, "the bitmap ends on a byte");
+_Static_assert(TSS_LIMIT + 1 <= LAYOUT_TSS_STRIDE, "TSS and I/O bitmap fit their slot");
+_Static_assert(BEYOND_HC_COUNT <= BEYOND_HC_PORTS, "every hypercall has a port in the bitmap");
 
 /* A code/data descriptor: present, S=1, flat, 4 KiB granular. */
 static uint64_t seg_desc(unsigned dpl, int code)

@@ -7,8 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-
-enum host_pages { HOST_4K, HOST_THP, HOST_HUGETLB2M, HOST_HUGETLB1G, HOST_PAGES_COUNT };
+#include "mm/backing.h"
 
 struct guest_mem {
 	uint8_t *base;           /* host address of guest-physical 0 */
@@ -26,10 +25,6 @@ struct guest_mem_usage {
 	uint64_t page_table;     /* host page-table bytes of the whole process (VmPTE) */
 };
 
-const char *host_pages_name(enum host_pages p);
-int host_pages_parse(const char *s, enum host_pages *out);
-uint64_t host_page_size(enum host_pages p);
-
 /*
  * Maps size bytes. With populate, faults every page in now (so benchmarks
  * time no page faults and huge pages are granted or not up front).
@@ -39,15 +34,6 @@ int guest_mem_alloc(struct guest_mem *m, uint64_t size, enum host_pages p, int p
 		    char *err, size_t errlen);
 void guest_mem_free(struct guest_mem *m);
 
-/*
- * Makes sure the hugetlb pool of p's size has bytes' worth of free pages,
- * growing it (as root) if needed. Returns the pages added, to be given back
- * with guest_mem_pool_release(), or -1 if the pool could not be grown enough.
- */
-long guest_mem_pool_reserve(enum host_pages p, uint64_t bytes);
-void guest_mem_pool_release(enum host_pages p, long added);
-/* Gives back every page this process still holds added; async-signal-safe. */
-void guest_mem_pool_release_on_signal(void);
 int guest_mem_usage(const struct guest_mem *m, struct guest_mem_usage *u);
 /* Host page-table bytes of the whole process (VmPTE), from /proc/self/status. */
 uint64_t guest_mem_host_pte(void);

@@ -1,6 +1,7 @@
 /*
  * The guest's identity map: 4-level x86-64 page tables built by the monitor
- * inside guest RAM, with one leaf size (4 KiB, 2 MiB or 1 GiB) for all of it.
+ * inside guest RAM, with one leaf size (4 KiB, 2 MiB or 1 GiB) for all of RAM,
+ * plus the device window above RAM (mm/layout.h) as one uncached 2 MiB page.
  */
 #ifndef BEYOND_PAGETABLE_H
 #define BEYOND_PAGETABLE_H
@@ -14,16 +15,25 @@
 #define PTE_P  (1ull << 0)
 #define PTE_RW (1ull << 1)
 #define PTE_US (1ull << 2)
+#define PTE_PWT (1ull << 3)
+#define PTE_PCD (1ull << 4)
 #define PTE_PS (1ull << 7)
 #define PTE_ADDR_MASK 0x000ffffffffff000ull
 
+/* "4k" | "2m" | "1g" -> 4 KiB, 2 MiB, 1 GiB; 0 or -1. */
+int guest_pages_parse(const char *s, uint64_t *out);
+const char *guest_pages_name(uint64_t page);
+
 /* Bytes of page tables needed to map mem_size bytes with leaf size `leaf`. */
+uint64_t pt_ram_bytes(uint64_t mem_size, uint64_t leaf);
+/* All the tables pt_build() writes: RAM's and the device window's. */
 uint64_t pt_bytes(uint64_t mem_size, uint64_t leaf);
 
 /*
  * Writes the tables at guest-physical pt_base (page aligned, pt_bytes() long,
- * inside RAM) mapping [0, mem_size) to itself, user-accessible and writable.
- * mem_size must be a multiple of leaf. Returns the CR3 value (the PML4).
+ * inside RAM) mapping [0, mem_size) to itself, user-accessible and writable,
+ * and the device window (layout_device_window()) uncached. mem_size must be a
+ * multiple of leaf. Returns the CR3 value (the PML4).
  */
 uint64_t pt_build(uint8_t *ram, uint64_t mem_size, uint64_t leaf, uint64_t pt_base);
 

@@ -1,6 +1,7 @@
 /* The page-table builder, checked by walking what it built the way the MMU does. */
 #include <criterion/criterion.h>
 #include <sys/mman.h>
+#include "mm/layout.h"
 #include "mm/pagetable.h"
 
 static uint8_t *ram_map(uint64_t size)
@@ -35,8 +36,15 @@ static void check_identity(uint64_t mem, uint64_t leaf)
 		cr_assert_eq(got, leaf);
 	}
 	uint64_t pa, got;
-	cr_assert_neq(pt_walk(ram, mem, cr3, mem, &pa, &got), 0, "past the end of RAM is mapped");
-	cr_assert_neq(pt_walk(ram, mem, cr3, mem + leaf * 3, &pa, &got), 0);
+	uint64_t window = layout_device_window(mem);
+	if (window > mem)
+		cr_assert_neq(pt_walk(ram, mem, cr3, mem, &pa, &got), 0, "past the end of RAM is mapped");
+	cr_assert_neq(pt_walk(ram, mem, cr3, window + LAYOUT_DEVICE_WINDOW_SIZE, &pa, &got), 0,
+		      "past the device window is mapped");
+	/* The device window: identity mapped, one 2 MiB page. */
+	cr_assert_eq(pt_walk(ram, mem, cr3, window + 0x1234, &pa, &got), 0, "device window unmapped");
+	cr_assert_eq(pa, window + 0x1234);
+	cr_assert_eq(got, PT_2M);
 	munmap(ram, mem);
 }
 
@@ -51,14 +59,31 @@ Test(pagetable, identity_1g_over_512g_boundary)
 	/* 513 GiB needs a second PDPT: the walk must cross it. */
 	check_identity(513ull << 30, PT_1G);
 }
+Test(pagetable, window_in_a_pml4_slot_of_its_own)
+{
+	/* 512 GiB of RAM fills the first PDPT: the window needs a PDPT of its own. */
+	check_identity(512ull << 30, PT_1G);
+}
+
+Test(pagetable, page_size_names)
+{
+	uint64_t p;
+	cr_assert(guest_pages_parse("2M", &p) == 0 && p == PT_2M);
+	cr_assert(guest_pages_parse("4k", &p) == 0 && p == PT_4K);
+	cr_assert(guest_pages_parse("1g", &p) == 0 && p == PT_1G);
+	cr_assert_neq(guest_pages_parse("3k", &p), 0);
+	cr_assert_str_eq(guest_pages_name(PT_1G), "1g");
+}
 
 Test(pagetable, sizes_match_the_talk)
 {
 	/* Per GiB: 4K leaves need 512 PTs + 1 PD (~2 MiB), 2M leaves one PD (4 KiB). */
-	cr_assert_eq(pt_bytes(1ull << 30, PT_4K), (512 + 1 + 1 + 1) * 4096);
-	cr_assert_eq(pt_bytes(1ull << 30, PT_2M), 3 * 4096);
-	cr_assert_eq(pt_bytes(1ull << 30, PT_1G), 2 * 4096);
-	cr_assert_eq(pt_bytes(4ull << 30, PT_4K), (2048 + 4 + 1 + 1) * 4096);
+	cr_assert_eq(pt_ram_bytes(1ull << 30, PT_4K), (512 + 1 + 1 + 1) * 4096);
+	cr_assert_eq(pt_ram_bytes(1ull << 30, PT_2M), 3 * 4096);
+	cr_assert_eq(pt_ram_bytes(1ull << 30, PT_1G), 2 * 4096);
+	cr_assert_eq(pt_ram_bytes(4ull << 30, PT_4K), (2048 + 4 + 1 + 1) * 4096);
+	/* The device window adds two tables at most, whatever RAM's size. */
+	cr_assert_eq(pt_bytes(4ull << 30, PT_4K) - pt_ram_bytes(4ull << 30, PT_4K), 2 * 4096);
 }
 
 Test(pagetable, walk_rejects_tables_outside_ram)

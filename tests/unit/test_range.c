@@ -1,6 +1,6 @@
 #include <criterion/criterion.h>
 #include <stdint.h>
-#include "hv/range.h"
+#include "mm/range.h"
 
 Test(range, inside_edges)
 {

@@ -1,4 +1,4 @@
-#include "hv/range.h"
+#include "mm/range.h"
 
 bool range_inside(uint64_t base, uint64_t len, uint64_t limit)
 {

@@ -1,14 +1,42 @@
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "hv/options.h"
-#include "mm/pagetable.h"
+#include "hv/cli/cli.h"
 
 #define MAX_IMAGE_FILE (256u << 20)
+
+static void complain(const char *fmt, va_list ap)
+{
+	fputs("beyond: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+int usage_error(const char *usage, const char *fmt, ...)
+{
+	if (fmt) {
+		va_list ap;
+		va_start(ap, fmt);
+		complain(fmt, ap);
+		va_end(ap);
+	}
+	fputs(usage, stderr);
+	return STATUS_USAGE;
+}
+
+int setup_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	complain(fmt, ap);
+	va_end(ap);
+	return STATUS_SETUP_ERROR;
+}
 
 int parse_size(const char *s, uint64_t *out)
 {
@@ -28,28 +56,6 @@ int parse_size(const char *s, uint64_t *out)
 		return -1;
 	*out = (uint64_t)v << shift;
 	return 0;
-}
-
-static const struct { const char *name; uint64_t size; } page_names[] = {
-	{ "4k", PT_4K }, { "2m", PT_2M }, { "1g", PT_1G },
-};
-
-int parse_guest_pages(const char *s, uint64_t *out)
-{
-	for (size_t i = 0; i < sizeof(page_names) / sizeof(page_names[0]); i++)
-		if (strcasecmp(s, page_names[i].name) == 0) {
-			*out = page_names[i].size;
-			return 0;
-		}
-	return -1;
-}
-
-const char *guest_pages_name(uint64_t page)
-{
-	for (size_t i = 0; i < sizeof(page_names) / sizeof(page_names[0]); i++)
-		if (page_names[i].size == page)
-			return page_names[i].name;
-	return "?";
 }
 
 int read_file(const char *path, uint8_t **data, size_t *size, char *err, size_t errlen)

@@ -5,8 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "guest-runtime/workloads/tlb.h"
-#include "hv/bench_tlb.h"
-#include "hv/options.h"
+#include "hv/bench/tlb.h"
 #include "mm/pagetable.h"
 
 static int cmp_double(const void *a, const void *b)
