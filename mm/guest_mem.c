@@ -13,12 +13,6 @@
 #define MADV_POPULATE_WRITE 23
 #endif
 
-static void *map_hugetlb(uint64_t size, const struct host_backing *b, int populate)
-{
-	int flags = MAP_PRIVATE | MAP_ANONYMOUS | b->mmap_flags | (populate ? MAP_POPULATE : 0);
-	return mmap(NULL, size, PROT_READ | PROT_WRITE, flags, -1, 0);
-}
-
 int guest_mem_alloc(struct guest_mem *m, uint64_t size, enum host_pages p, int populate,
 		    char *err, size_t errlen)
 {
@@ -34,12 +28,7 @@ int guest_mem_alloc(struct guest_mem *m, uint64_t size, enum host_pages p, int p
 	}
 
 	if (b->pool) {
-		void *a = map_hugetlb(size, b, populate);
-		if (a == MAP_FAILED) {
-			m->pool_added = hugetlb_pool_reserve(p, size);
-			if (m->pool_added > 0)
-				a = map_hugetlb(size, b, populate);
-		}
+		void *a = hugetlb_pool_map(p, size, populate ? MAP_POPULATE : 0, &m->pool_added);
 		if (a == MAP_FAILED) {
 			long freep = hugetlb_pool_free(p);
 			snprintf(err, errlen,
@@ -47,9 +36,7 @@ int guest_mem_alloc(struct guest_mem *m, uint64_t size, enum host_pages p, int p
 				 "echo N > %s/nr_hugepages",
 				 (unsigned long)(size / page), p == HOST_HUGETLB1G ? "1G" : "2M",
 				 strerror(errno), freep,
-				 m->pool_added > 0 ? " even after growing the pool" : "", b->pool);
-			if (m->pool_added > 0)
-				hugetlb_pool_release(p, m->pool_added);
+				 geteuid() == 0 ? " even after trying to grow the pool" : "", b->pool);
 			return -1;
 		}
 		m->map = m->base = a;
