@@ -34,7 +34,7 @@ include blk/blk.mk
 include tests/nested/nested.mk
 include guest-runtime/guests.mk
 
-MON_SRCS := $(HV_SRCS) $(BLK_SRCS)
+MON_SRCS := $(HV_SRCS) $(BLK_SRCS) $(wildcard hv/bench/*.c)
 MON_OBJS := $(MON_SRCS:%.c=$(BUILD)/mon/%.o)
 
 $(BUILD)/beyond: $(MON_OBJS) $(BUILD)/mon/builtin_guests.o $(WORKLOAD_OBJS)
@@ -66,7 +66,7 @@ deps:
 
 # --- tests -------------------------------------------------------------------
 UNIT_SRCS := $(wildcard tests/unit/*.c)
-UNIT_LIB  := hv/elf_loader.c hv/error.c hv/range.c mm/pagetable.c
+UNIT_LIB  := hv/elf_loader.c hv/error.c hv/range.c mm/pagetable.c hv/bench/stats.c hv/bench/json.c hv/bench/out.c
 
 $(BUILD)/tests/hv.crit: $(UNIT_SRCS) $(UNIT_LIB) | $(KINC)/.ok
 	@mkdir -p $(dir $@)

@@ -5,7 +5,7 @@
 #include <string.h>
 #include "blk/blk_cli.h"
 #include "guest-runtime/abi.h"
-#include "hv/bench_tlb.h"
+#include "hv/bench/bench.h"
 #include "hv/commands.h"
 #include "hv/guests.h"
 #include "mm/guest_mem.h"
@@ -56,15 +56,6 @@ static int cmd_guests(void)
 	return 0;
 }
 
-static int cmd_bench(int argc, char **argv)
-{
-	if (argc >= 2 && strcmp(argv[1], "tlb") == 0)
-		return bench_tlb_main(argc - 1, argv + 1);
-	if (argc >= 2 && strcmp(argv[1], "blk") == 0)
-		return blk_bench_main(argc - 1, argv + 1);
-	return usage_error(main_usage, "bench: name a suite (tlb, blk)");
-}
-
 /* Interrupted or terminated: return the huge pages we added to the host's pools, then die of it. */
 static void on_fatal_signal(int sig)
 {
@@ -90,7 +81,7 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "guests") == 0)
 		return cmd_guests();
 	if (strcmp(cmd, "bench") == 0)
-		return cmd_bench(argc - 1, argv + 1);
+		return bench_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "blk") == 0)
 		return blk_cli_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "version") == 0) {
