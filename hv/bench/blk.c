@@ -133,20 +133,20 @@ static int write_json(const struct bench_out *o, const struct blk_bench_cfg *c, 
 	return bench_out_close(o, "json", f);
 }
 
-/* STEM.dat: block 0 the space per round, block 1 the throughput per pattern. */
+/* STEM.dat: block 0 the throughput per pattern, block 1 the space per round (none when skipped). */
 static int write_dat(const struct bench_out *o, const struct space_result *s, const struct speed_result *p)
 {
 	FILE *f = bench_out_open(o, "dat");
 
 	if (!f)
 		return -1;
-	fprintf(f, "# round raw_MB qcow2_MB store_MB\n");
-	for (int i = 0; i < s->rounds; i++)
-		fprintf(f, "%d %.1f %.1f %.1f\n", i, s->r[i].raw / 1e6, s->r[i].qcow2 / 1e6, s->r[i].store / 1e6);
-	fprintf(f, "\n\n# pattern raw_MBs store_MBs nbd_raw_MBs nbd_store_MBs\n");
+	fprintf(f, "# pattern raw_MBs store_MBs nbd_raw_MBs nbd_store_MBs\n");
 	for (int i = 0; i < p->napi; i++)
 		fprintf(f, "\"%s\" %.1f %.1f %.1f %.1f\n", p->api[i].name, p->api[i].raw_mbs, p->api[i].store_mbs,
 			i < p->nnbd ? p->nbd[i].raw_mbs : 0, i < p->nnbd ? p->nbd[i].store_mbs : 0);
+	fprintf(f, "\n\n# round raw_MB qcow2_MB store_MB\n");
+	for (int i = 0; i < s->rounds; i++)
+		fprintf(f, "%d %.1f %.1f %.1f\n", i, s->r[i].raw / 1e6, s->r[i].qcow2 / 1e6, s->r[i].store / 1e6);
 	return bench_out_close(o, "dat", f);
 }
 
@@ -160,14 +160,14 @@ static void plot_body(FILE *gp, const char *dat, void *ctx)
 		"set key top left\nset grid ytics\nset yrange [0:*]\n"
 		"set title 'Space of the image fleet per update round'\nset ylabel 'MB on disk'\nset xlabel 'round'\n");
 	if (s->rounds)
-		fprintf(gp, "plot '%s' index 0 using 2:xtic(1) title 'raw copies', '' index 0 using 3 title "
-			"'qcow2 base+overlays', '' index 0 using 4 title 'dedup store'\n", dat);
+		fprintf(gp, "plot '%s' index 1 using 2:xtic(1) title 'raw copies', '' index 1 using 3 title "
+			"'qcow2 base+overlays', '' index 1 using 4 title 'dedup store'\n", dat);
 	else /* no data: a fixed range, not an empty one */
 		fprintf(gp, "plot [0:1] [0:1] 0 title 'space part skipped'\n");
 	fprintf(gp, "set title 'Throughput (page cache; flush rows: durable)'\nset ylabel 'MB/s'\nset xlabel ''\n"
 		"set xtics rotate by -30\n"
-		"plot '%s' index 1 using 2:xtic(1) title 'raw file', '' index 1 using 3 title 'store API',"
-		" '' index 1 using 4 title 'qemu-nbd raw', '' index 1 using 5 title 'store NBD'\n"
+		"plot '%s' index 0 using 2:xtic(1) title 'raw file', '' index 0 using 3 title 'store API',"
+		" '' index 0 using 4 title 'qemu-nbd raw', '' index 0 using 5 title 'store NBD'\n"
 		"unset multiplot\nunset xtics\nset xtics\n", dat);
 }
 

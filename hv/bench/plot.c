@@ -19,7 +19,7 @@ static int gnuplot(const char *script, char *said, size_t len)
 		return -1;
 	pid_t pid = fork();
 	if (pid == 0) {
-		int null = open("/dev/null", O_RDONLY);
+		int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
 		if (null < 0 || dup2(null, 0) < 0 || dup2(pipefd[1], 1) < 0 || dup2(pipefd[1], 2) < 0)
 			_exit(126);
 		execlp("gnuplot", "gnuplot", script, (char *)NULL);
