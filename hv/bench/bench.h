@@ -92,6 +92,8 @@ struct bench_out {
 	char stem[BENCH_PATH_MAX];      /* results/NAME-DATE, or the --json path without ".json" */
 };
 
+/* mkdir -p of the directory path is in; 0 or -1 with errno. */
+int bench_make_parents(const char *path);
 /* The stem alone: json_path minus a ".json" ending, or results/NAME-YYYY-MM-DD of when (local time). */
 int bench_out_stem(char *buf, size_t len, const char *name, const char *json_path, time_t when);
 /* Sets the stem for now, creates its directory and checks STEM.json can be written; -1 after saying why. */

@@ -65,32 +65,16 @@ static void pool_free(struct pool *p)
 	free(p->size);
 }
 
-static int mkdir_p(char *path)
-{
-	for (char *q = path + 1; *q; q++) {
-		if (*q != '/')
-			continue;
-		*q = 0;
-		int r = mkdir(path, 0755);
-		*q = '/';
-		if (r && errno != EEXIST)
-			return -1;
-	}
-	return 0;
-}
-
 /* Copies src to dst (creating dst's directories); mangle, if non-zero,
  * changes a piece of the content and appends new bytes, as an update would. */
 static int copy_file(const char *src, const char *dst, uint64_t mangle)
 {
-	char d[4096];
 	static uint8_t buf[1 << 16];
 	int in = open(src, O_RDONLY), out = -1, err = -1;
 	ssize_t n;
 	off_t off = 0;
 
-	snprintf(d, sizeof(d), "%s", dst);
-	if (in < 0 || mkdir_p(d) || (out = open(dst, O_WRONLY | O_CREAT | O_TRUNC, 0644)) < 0)
+	if (in < 0 || bench_make_parents(dst) || (out = open(dst, O_WRONLY | O_CREAT | O_TRUNC, 0644)) < 0)
 		goto out;
 	while ((n = read(in, buf, sizeof(buf))) > 0) {
 		if (mangle && off == 0)

@@ -19,8 +19,7 @@ int bench_out_stem(char *buf, size_t len, const char *name, const char *json_pat
 	return snprintf(buf, len, "results/%s-%s", name, day) < (int)len ? 0 : -1;
 }
 
-/* mkdir -p of the directory part of path. */
-static int make_parents(const char *path)
+int bench_make_parents(const char *path)
 {
 	char dir[BENCH_PATH_MAX];
 	snprintf(dir, sizeof(dir), "%s", path);
@@ -40,7 +39,7 @@ int bench_out_init(struct bench_out *o, const char *name, const char *json_path)
 		fprintf(stderr, "bench %s: result path too long\n", name);
 		return -1;
 	}
-	if (make_parents(o->stem) != 0) {
+	if (bench_make_parents(o->stem) != 0) {
 		fprintf(stderr, "bench %s: cannot create the directory of %s: %s\n", name, o->stem, strerror(errno));
 		return -1;
 	}
