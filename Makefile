@@ -69,17 +69,22 @@ deps:
 	fi
 
 # --- tests -------------------------------------------------------------------
-# Unit tests (no KVM needed) and VM-level tests each link the monitor core
-# with Criterion (built with gcc and glibc).
-$(BUILD)/tests/hv.crit: $(wildcard tests/unit/*.c) $(CORE_SRCS) $(BUILD)/mon/builtin_guests.o | $(KINC)/.ok
+# One Criterion binary per directory: tests/DIR/*.c -> build/tests/DIR.crit,
+# linked with the whole monitor but its main(), built with gcc and glibc.
+MAIN_SRC := hv/cli/main.c
+LIB_OBJS := $(patsubst %.c,$(BUILD)/glibc/%.o,$(filter-out $(MAIN_SRC),$(MON_SRCS)))
+CRIT_DIRS := unit kvm blk
+
+$(BUILD)/glibc/%.o: %.c | $(KINC)/.ok
+	@mkdir -p $(dir $@)
+	$(TEST_CC) $(CFLAGS) -isystem $(KINC) -c -o $@ $<
+
+.SECONDEXPANSION:
+$(BUILD)/tests/%.crit: $$(wildcard tests/$$*/*.c) $(LIB_OBJS) $(BUILD)/mon/builtin_guests.o $(WORKLOAD_OBJS)
 	@mkdir -p $(dir $@)
 	$(TEST_CC) $(CFLAGS) -isystem $(KINC) -pthread -no-pie -o $@ $(filter %.c %.o,$^) -lcriterion
 
-$(BUILD)/tests/kvm.crit: $(wildcard tests/kvm/*.c) $(CORE_SRCS) $(BUILD)/mon/builtin_guests.o | $(KINC)/.ok
-	@mkdir -p $(dir $@)
-	$(TEST_CC) $(CFLAGS) -isystem $(KINC) -pthread -no-pie -o $@ $(filter %.c %.o,$^) -lcriterion
-
-TEST_BINS := $(BUILD)/tests/hv.crit $(BUILD)/tests/kvm.crit $(BLK_TEST_BINS)
+TEST_BINS := $(CRIT_DIRS:%=$(BUILD)/tests/%.crit)
 
 test: deps
 	$(MAKE) all $(TEST_BINS) test-guests

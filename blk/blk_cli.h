@@ -5,7 +5,4 @@
 /* `beyond blk SUBCOMMAND ...`: argv[0] is "blk". Returns the exit status. */
 int blk_cli_main(int argc, char **argv);
 
-/* `beyond bench blk [...]`: argv[0] is "blk". Returns the exit status. */
-int blk_bench_main(int argc, char **argv);
-
 #endif

@@ -4,6 +4,9 @@
 source "$(dirname "$0")/harness.sh"
 
 t_expect "bench without suite is a usage error" 2 "$BEYOND" bench
+t_expect "bench with an unknown name is a usage error" 2 "$BEYOND" bench nosuch
+t_expect "bench --help" 0 "$BEYOND" bench --help
+t_grep "bench --help lists the benchmarks" "$T_TMP/out" '^  tlb .*' && t_grep "bench --help lists blk" "$T_TMP/out" '^  blk '
 t_expect "bench tlb --help" 0 "$BEYOND" bench tlb --help
 for bad in "--sizes 3M" "--sizes 0" "--workload walk" "--guest-pages 8k" "--host-pages big" "--reps 0" "--cpu x" "extra"; do
 	t_expect "bench tlb usage error: $bad" 2 "$BEYOND" bench tlb $bad
@@ -67,6 +70,20 @@ done
 t_expect "bench tlb subset" 0 "$BEYOND" bench tlb --workload gups --guest-pages 2m --host-pages 4k,thp --no-native \
 	--sizes 2M --reps 1 --json "$T_TMP/sub.json"
 check_json "subset: exactly the requested configurations" "$T_TMP/sub.json" gups 2m 4k,thp 2097152 0
+# One working set: gnuplot must neither warn (an empty x range) nor print into the output.
+t_grep "subset plotted" "$T_TMP/out" '^plot: .*sub\.svg .*sub\.png$'
+if grep -qi 'warning\|gnuplot' "$T_TMP/out" "$T_TMP/err"; then
+	t_fail "gnuplot says nothing into the output" "$(grep -hi 'warning\|gnuplot' "$T_TMP/out" "$T_TMP/err" | head -3)"
+else
+	t_pass "gnuplot says nothing into the output"
+fi
+mkdir -p "$T_TMP/cwd"
+t_expect "bench tlb without --json" 0 env -C "$T_TMP/cwd" "$BEYOND" bench tlb --workload stream --guest-pages 2m \
+	--host-pages 4k --no-native --sizes 1M --reps 1
+for f in json dat svg png; do
+	if [ -s "$T_TMP/cwd/results/tlb-$(date +%F).$f" ]; then t_pass "default result $f in results/tlb-DATE"
+	else t_fail "default result $f in results/tlb-DATE" "$(ls -R "$T_TMP/cwd" | tr '\n' ' ')"; fi
+done
 t_expect "bench tlb to an unwritable JSON path fails" 1 "$BEYOND" bench tlb --workload stream --guest-pages 2m \
 	--host-pages 4k --no-native --sizes 1M --reps 1 --json /proc/nonexistent/x.json
 t_done

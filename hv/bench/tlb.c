@@ -4,24 +4,20 @@
  * across configurations, each configuration checked (huge pages granted,
  * guest leaf size built) rather than assumed.
  */
-#include <errno.h>
-#include <getopt.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include "guest-runtime/workloads/tlb.h"
 #include "hv/bench/tlb.h"
-#include "hv/cli/cli.h"
+#include "hv/commands.h"
 #include "hv/guests.h"
 #include "hv/kvm.h"
-#include "mm/range.h"
+#include "hv/options.h"
+#include "hv/range.h"
 #include "hv/vm.h"
-#include "mm/hugetlb_pool.h"
 #include "mm/pagetable.h"
 
 /* Room for the image, stacks, page tables and the workloads' scratch beside the largest working set. */
@@ -37,8 +33,7 @@ static const char tlb_usage[] =
 	"                        [--sizes 16M,64M,...] [--reps N] [--cpu N] [--json FILE]\n"
 	"--reps N: timed samples per configuration (default 6), taken as rounds of 2 passes\n";
 
-static const char *const default_sizes[] = { "16M", "64M", "256M", "1G", "4G" };
-static const char *const quick_sizes[] = { "16M", "64M" };
+static const char default_sizes[] = "16M,64M,256M,1G,4G", quick_sizes[] = "16M,64M";
 
 /* Calibrates the TSC against CLOCK_MONOTONIC_RAW over 200 ms. */
 static double tsc_hz_measure(void)
@@ -78,7 +73,7 @@ static void record(void *opaque, const struct beyond_tlb_result *r)
 	if (r->pass == 0)
 		return; /* the warm-up */
 	unsigned *n = &x->c->n[r->workload][s];
-	if (*n < BENCH_MAX_REPS)
+	if (*n < TLB_MAX_REPS)
 		x->c->ns[r->workload][s][(*n)++] = r->cycles * 1e9 / x->b->tsc_hz / r->accesses;
 }
 
@@ -104,24 +99,14 @@ static uint64_t ram_for(const struct tlb_bench *b, const struct tlb_config *c)
 	return ram;
 }
 
-static void not_achieved(struct tlb_config *c, const char *fmt, const char *detail)
-{
-	if (c->achieved) {
-		c->achieved = 0;
-		snprintf(c->reason, sizeof(c->reason), fmt, detail);
-	}
-}
-
 /* Every pass of every workload and size must have reported, and sensibly. */
 static void check_records(const struct tlb_bench *b, struct tlb_config *c, const struct run_ctx *x)
 {
 	unsigned want = b->n_sizes * __builtin_popcount(b->workloads) * (b->passes + 1);
-	char got[64];
 	if (x->bad[0])
-		not_achieved(c, "%s", x->bad);
-	snprintf(got, sizeof(got), "%u of %u", x->records, want);
+		bench_fail(&c->check, "%s", x->bad);
 	if (x->records != want)
-		not_achieved(c, "the workloads reported %s records", got);
+		bench_fail(&c->check, "the workloads reported %u of %u records", x->records, want);
 }
 
 /* Checks the host backing really is what was asked for. */
@@ -129,26 +114,24 @@ static void check_backing(struct tlb_config *c, const struct guest_mem *m, uint6
 {
 	struct guest_mem_usage u;
 	if (guest_mem_usage(m, &u) != 0) {
-		not_achieved(c, "%s", "cannot read /proc/self/smaps");
+		bench_fail(&c->check, "cannot read /proc/self/smaps");
 		return;
 	}
 	double share = u.resident ? (double)u.huge / u.resident : 0;
 	if (share < c->huge_share)
 		c->huge_share = share;
 	c->host_pte = u.page_table > pte_before ? u.page_table - pte_before : 0;
-	char got[64];
-	snprintf(got, sizeof(got), "%.1f%%", 100 * share);
 	if (c->host_pages == HOST_4K && share > 0.01)
-		not_achieved(c, "host used huge pages for %s of RAM despite MADV_NOHUGEPAGE", got);
+		bench_fail(&c->check, "host used huge pages for %.1f%% of RAM despite MADV_NOHUGEPAGE", 100 * share);
 	if (c->host_pages != HOST_4K && share < 0.95)
-		not_achieved(c, "host backed only %s of RAM with huge pages", got);
+		bench_fail(&c->check, "host backed only %.1f%% of RAM with huge pages", 100 * share);
 }
 
 static void run_guest(struct tlb_bench *b, struct tlb_config *c, struct kvm_host *kvm)
 {
 	const struct builtin_guest *g = builtin_guest_find("tlb");
-	char sizes[BENCH_MAX_SIZES][24], workloads[64] = "", passes[16];
-	char *argv[2 + BENCH_MAX_SIZES] = { workloads, passes };
+	char sizes[TLB_MAX_SIZES][24], workloads[64] = "", passes[16];
+	char *argv[2 + TLB_MAX_SIZES] = { workloads, passes };
 	for (unsigned w = 0; w < TLB_WORKLOADS; w++)
 		if (b->workloads & (1u << w))
 			snprintf(workloads + strlen(workloads), sizeof(workloads) - strlen(workloads), "%s%s",
@@ -169,19 +152,19 @@ static void run_guest(struct tlb_bench *b, struct tlb_config *c, struct kvm_host
 	struct vm vm;
 	char err[512];
 	if (vm_create(&vm, kvm, &cfg, err, sizeof(err))) {
-		not_achieved(c, "%s", err);
+		bench_fail(&c->check, "%s", err);
 	} else {
 		int status = vm_run(&vm);
 		if (status != 0)
-			not_achieved(c, "guest failed: %s", vm.reason);
+			bench_fail(&c->check, "guest failed: %s", vm.reason);
 		check_records(b, c, &x);
 		check_backing(c, &vm.mem, pte_before);
 		/* The working set starts at the first 2 MiB boundary of the heap (guests/tlb.c). */
 		uint64_t ws, pa, leaf = 0;
 		align_up_checked(vm.heap_start, WS_ALIGN, &ws);
 		if (pt_walk(vm.mem.base, vm.mem.size, vm.cr3, ws, &pa, &leaf) != 0 || leaf != c->guest_page)
-			not_achieved(c, "guest page tables map the working set with %s leaves",
-				     guest_pages_name(leaf));
+			bench_fail(&c->check, "guest page tables map the working set with %s leaves",
+				   guest_pages_name(leaf));
 		c->guest_leaf = leaf;
 	}
 	vm_destroy(&vm);
@@ -196,10 +179,7 @@ struct native_ctx {
 static void *native_thread(void *arg)
 {
 	struct native_ctx *n = arg;
-	cpu_set_t set;
-	CPU_ZERO(&set);
-	CPU_SET(n->cpu, &set);
-	n->pinned = sched_setaffinity(0, sizeof(set), &set) == 0;
+	n->pinned = bench_pin_cpu(n->cpu) == 0;
 	if (n->pinned)
 		tlb_run(&n->plan);
 	return NULL;
@@ -211,7 +191,7 @@ static void run_native(struct tlb_bench *b, struct tlb_config *c)
 	char err[512];
 	uint64_t pte_before = guest_mem_host_pte();
 	if (guest_mem_alloc(&m, ram_for(b, c), c->host_pages, 1, err, sizeof(err))) {
-		not_achieved(c, "%s", err);
+		bench_fail(&c->check, "%s", err);
 		return;
 	}
 	struct run_ctx x = { .b = b, .c = c };
@@ -222,32 +202,21 @@ static void run_native(struct tlb_bench *b, struct tlb_config *c)
 	};
 	pthread_t t;
 	if (pthread_create(&t, NULL, native_thread, &n) != 0) {
-		not_achieved(c, "%s", "cannot start the native thread");
+		bench_fail(&c->check, "cannot start the native thread");
 	} else {
 		pthread_join(t, NULL);
 		if (!n.pinned)
-			not_achieved(c, "%s", "cannot pin the native thread");
+			bench_fail(&c->check, "cannot pin the native thread");
 		check_records(b, c, &x);
 		check_backing(c, &m, pte_before);
 	}
 	guest_mem_free(&m);
 }
 
-static int parse_list(const char *arg, const char *what, int (*item)(const char *, void *), void *out)
-{
-	char buf[256];
-	snprintf(buf, sizeof(buf), "%s", arg);
-	for (char *save, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
-		if (item(t, out))
-			return usage_error(tlb_usage, "bad %s '%s'", what, t);
-	return 0;
-}
-
 struct selection {
 	unsigned guest_pages;  /* mask: 1 4k, 2 2m, 4 1g */
 	unsigned host_pages;   /* mask of 1 << enum host_pages */
 	unsigned workloads;
-	struct tlb_bench *b;
 };
 
 static int item_workload(const char *t, void *o)
@@ -263,7 +232,7 @@ static int item_workload(const char *t, void *o)
 static int item_guest_pages(const char *t, void *o)
 {
 	uint64_t p;
-	if (guest_pages_parse(t, &p))
+	if (parse_guest_pages(t, &p))
 		return -1;
 	((struct selection *)o)->guest_pages |= p == PT_4K ? 1 : p == PT_2M ? 2 : 4;
 	return 0;
@@ -275,16 +244,6 @@ static int item_host_pages(const char *t, void *o)
 	if (host_pages_parse(t, &p))
 		return -1;
 	((struct selection *)o)->host_pages |= 1u << p;
-	return 0;
-}
-
-static int item_size(const char *t, void *o)
-{
-	struct tlb_bench *b = ((struct selection *)o)->b;
-	uint64_t v;
-	if (parse_size(t, &v) || v < (1u << 20) || (v & (v - 1)) || b->n_sizes == BENCH_MAX_SIZES)
-		return -1; /* powers of two: gups masks its index */
-	b->sizes[b->n_sizes++] = v;
 	return 0;
 }
 
@@ -303,7 +262,7 @@ static int build_matrix(struct tlb_bench *b, const struct selection *sel, int na
 			if ((sel->guest_pages & (1u << g)) && (sel->host_pages & (1u << h)))
 				b->configs[b->n_configs++] = (struct tlb_config){ .guest_page = gp[g], .host_pages = h };
 	for (unsigned i = 0; i < b->n_configs; i++) {
-		b->configs[i].achieved = 1;
+		bench_check_init(&b->configs[i].check);
 		b->configs[i].huge_share = 1;
 	}
 	return 0;
@@ -334,12 +293,12 @@ static void reserve_pools(struct tlb_bench *b, long added[HOST_PAGES_COUNT])
 				need = ram_for(b, &b->configs[i]);
 		if (need == 0)
 			continue;
-		added[h] = hugetlb_pool_reserve(h, need);
+		added[h] = guest_mem_pool_reserve(h, need);
 		if (added[h] < 0 && drop_page_cache() == 0) {
 			/* Page cache scattered over RAM is what usually keeps a GiB from being free. */
 			fprintf(stderr, "bench tlb: dropped the clean page cache to find %s pages\n",
 				host_pages_name(h));
-			added[h] = hugetlb_pool_reserve(h, need);
+			added[h] = guest_mem_pool_reserve(h, need);
 		}
 		if (added[h] < 0)
 			fprintf(stderr, "bench tlb: could not reserve %s pages up front; runs will try again\n",
@@ -349,25 +308,21 @@ static void reserve_pools(struct tlb_bench *b, long added[HOST_PAGES_COUNT])
 
 static void run_matrix(struct tlb_bench *b, struct kvm_host *kvm)
 {
-	unsigned order[MAX_CONFIGS];
+	uint32_t order[MAX_CONFIGS];
 	uint64_t rng = 0x2545f4914f6cdd1dull;
-	time_t start = time(NULL);
+	struct bench_progress p;
+	bench_progress_start(&p, b->rounds * b->n_configs);
 	for (unsigned round = 0; round < b->rounds; round++) {
 		/* A fresh shuffled order each repetition, so drift hits every configuration alike. */
 		for (unsigned i = 0; i < b->n_configs; i++)
 			order[i] = i;
-		for (unsigned i = b->n_configs - 1; i > 0; i--) {
-			rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-			unsigned j = rng % (i + 1), t = order[i];
-			order[i] = order[j];
-			order[j] = t;
-		}
+		bench_shuffle(order, b->n_configs, &rng);
 		for (unsigned k = 0; k < b->n_configs; k++) {
 			struct tlb_config *c = &b->configs[order[k]];
 			char label[64];
-			fprintf(stderr, "\r\033[K[round %u/%u, run %u/%u, %lds] %s", round + 1, b->rounds, k + 1,
-				b->n_configs, (long)(time(NULL) - start), tlb_config_label(c, label, sizeof(label)));
-			if (!c->achieved && round > 0)
+			bench_progress(&p, "round %u/%u: %s", round + 1, b->rounds,
+				       tlb_config_label(c, label, sizeof(label)));
+			if (!c->check.achieved && round > 0)
 				continue; /* it will not become achievable: say why once, spend no time */
 			if (c->native)
 				run_native(b, c);
@@ -375,56 +330,42 @@ static void run_matrix(struct tlb_bench *b, struct kvm_host *kvm)
 				run_guest(b, c, kvm);
 		}
 	}
-	fprintf(stderr, "\r\033[Kdone in %lds\n", (long)(time(NULL) - start));
+	bench_progress_end(&p);
 }
 
 int bench_tlb_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "quick", no_argument, NULL, 'q' },
+		BENCH_OPTIONS,
+		BENCH_OPTION_CPU,
 		{ "workload", required_argument, NULL, 'w' },
 		{ "guest-pages", required_argument, NULL, 'g' },
 		{ "host-pages", required_argument, NULL, 'H' },
 		{ "no-native", no_argument, NULL, 'N' },
 		{ "sizes", required_argument, NULL, 's' },
 		{ "reps", required_argument, NULL, 'r' },
-		{ "cpu", required_argument, NULL, 'c' },
-		{ "json", required_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	struct tlb_bench b = { .reps = 6, .cpu = (int)sysconf(_SC_NPROCESSORS_ONLN) - 1 };
-	struct selection sel = { .b = &b };
-	int quick = 0, native = 1, c, r = 0;
-	char *end, json[256];
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "qw:g:H:Ns:r:c:j:h", opts, NULL)) != -1) {
+	struct tlb_bench b = { .reps = 6 };
+	struct selection sel = { 0 };
+	struct bench_args a;
+	int native = 1, c, r = 0;
+	bench_args_init(&a, tlb_usage);
+	while ((c = bench_getopt(&a, argc, argv, opts)) > 0) {
 		switch (c) {
-		case 'q': quick = 1; break;
-		case 'w': r = parse_list(optarg, "workload", item_workload, &sel); break;
-		case 'g': r = parse_list(optarg, "guest page size", item_guest_pages, &sel); break;
-		case 'H': r = parse_list(optarg, "host page size", item_host_pages, &sel); break;
+		case 'w': r = bench_parse_list(&a, "workload", optarg, item_workload, &sel); break;
+		case 'g': r = bench_parse_list(&a, "guest page size", optarg, item_guest_pages, &sel); break;
+		case 'H': r = bench_parse_list(&a, "host page size", optarg, item_host_pages, &sel); break;
 		case 'N': native = 0; break;
-		case 's': r = parse_list(optarg, "size (a power of two, at least 1M)", item_size, &sel); break;
-		case 'r':
-			b.reps = (unsigned)strtoul(optarg, &end, 10);
-			if (*end || b.reps < 1 || b.reps > BENCH_MAX_REPS)
-				return usage_error(tlb_usage, "bad --reps '%s' (1..%d)", optarg, BENCH_MAX_REPS);
-			break;
-		case 'c':
-			b.cpu = (int)strtol(optarg, &end, 10);
-			if (*end || b.cpu < 0 || b.cpu >= CPU_SETSIZE)
-				return usage_error(tlb_usage, "bad --cpu '%s'", optarg);
-			break;
-		case 'j': b.json_path = optarg; break;
-		case 'h': fputs(tlb_usage, stdout); return 0;
-		default: return usage_error(tlb_usage, NULL);
+		/* Powers of two: gups masks its index. */
+		case 's': r = bench_parse_sizes(&a, optarg, 1u << 20, 1, b.sizes, TLB_MAX_SIZES, &b.n_sizes); break;
+		case 'r': r = bench_parse_uint(&a, "--reps", optarg, 1, TLB_MAX_REPS, &b.reps); break;
 		}
 		if (r)
 			return r;
 	}
-	if (optind < argc)
-		return usage_error(tlb_usage, "unexpected argument '%s'", argv[optind]);
+	if (c < 0)
+		return a.status;
 	/*
 	 * Each VM run takes warm-up + `passes` timed passes; runs are repeated in
 	 * rounds shuffled across configurations. Two passes per run halve the
@@ -435,28 +376,16 @@ int bench_tlb_main(int argc, char **argv)
 	b.passes = b.reps >= 2 ? 2 : 1;
 	b.rounds = (b.reps + b.passes - 1) / b.passes;
 	b.reps = b.rounds * b.passes;
-	if (b.n_sizes == 0) {
-		unsigned n = quick ? 2 : 5;
-		for (unsigned i = 0; i < n; i++)
-			item_size((quick ? quick_sizes : default_sizes)[i], &sel);
-	}
+	if (b.n_sizes == 0)
+		bench_parse_sizes(&a, a.quick ? quick_sizes : default_sizes, 0, 0, b.sizes, TLB_MAX_SIZES, &b.n_sizes);
 	sel.workloads = sel.workloads ? sel.workloads : (1u << TLB_WORKLOADS) - 1;
 	sel.guest_pages = sel.guest_pages ? sel.guest_pages : 7;
 	sel.host_pages = sel.host_pages ? sel.host_pages : (1u << HOST_PAGES_COUNT) - 1;
 	b.workloads = sel.workloads;
-	if (!b.json_path) {
-		time_t now = time(NULL);
-		char day[16];
-		strftime(day, sizeof(day), "%Y-%m-%d", localtime(&now));
-		mkdir("results", 0755);
-		snprintf(json, sizeof(json), "results/tlb-%s.json", day);
-		b.json_path = json;
-	}
-
-	FILE *probe = fopen(b.json_path, "w"); /* fail now, not after minutes of measuring */
-	if (!probe)
-		return setup_error("cannot write %s: %s", b.json_path, strerror(errno));
-	fclose(probe);
+	b.cpu = a.cpu;
+	struct bench_out out;
+	if (bench_out_init(&out, "tlb", a.json))
+		return STATUS_SETUP_ERROR;
 
 	struct kvm_host kvm;
 	char err[256];
@@ -476,12 +405,12 @@ int bench_tlb_main(int argc, char **argv)
 	fflush(stdout);
 	run_matrix(&b, &kvm);
 	for (int h = 0; h < HOST_PAGES_COUNT; h++)
-		hugetlb_pool_release(h, pool_added[h]);
+		guest_mem_pool_release(h, pool_added[h]);
 
 	tlb_report_table(&b);
-	int status = tlb_report_json(&b, b.json_path);
+	int status = tlb_report_json(&b, &out);
 	if (status == 0)
-		tlb_report_plot(&b, b.json_path);
+		tlb_report_plot(&b, &out);
 	free(b.configs);
 	kvm_host_close(&kvm);
 	return status ? STATUS_SETUP_ERROR : 0;

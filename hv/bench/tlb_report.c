@@ -1,40 +1,24 @@
 /* Reports of `beyond bench tlb`: a table on stdout, JSON records and gnuplot plots. */
+#include <math.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 #include "guest-runtime/workloads/tlb.h"
 #include "hv/bench/tlb.h"
+#include "hv/options.h"
 #include "mm/pagetable.h"
 
-static int cmp_double(const void *a, const void *b)
+int tlb_stats(const struct tlb_config *c, unsigned w, unsigned s, struct bench_stats *st)
 {
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-int tlb_stats(const struct tlb_config *c, unsigned w, unsigned s, double *med, double *min, double *max)
-{
-	unsigned n = c->n[w][s];
-	if (n == 0 || !c->achieved)
-		return 0;
-	double v[BENCH_MAX_REPS];
-	memcpy(v, c->ns[w][s], n * sizeof(v[0]));
-	qsort(v, n, sizeof(v[0]), cmp_double);
-	*med = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-	*min = v[0];
-	*max = v[n - 1];
-	return 1;
+	return bench_stats(c->ns[w][s], c->check.achieved ? c->n[w][s] : 0, st);
 }
 
 double tlb_best_native(const struct tlb_bench *b, unsigned w, unsigned s)
 {
-	double best = 0, med, lo, hi;
+	double best = 0;
+	struct bench_stats st;
 	for (unsigned i = 0; i < b->n_configs; i++)
-		if (b->configs[i].native && tlb_stats(&b->configs[i], w, s, &med, &lo, &hi) &&
-		    (best == 0 || med < best))
-			best = med;
+		if (b->configs[i].native && tlb_stats(&b->configs[i], w, s, &st) && (best == 0 || st.median < best))
+			best = st.median;
 	return best;
 }
 
@@ -85,21 +69,21 @@ void tlb_report_table(const struct tlb_bench *b)
 			double best = tlb_best_native(b, w, s);
 			for (unsigned i = 0; i < b->n_configs; i++) {
 				const struct tlb_config *c = &b->configs[i];
-				double med, lo, hi;
+				struct bench_stats st;
 				tlb_config_label(c, label, sizeof(label));
 				size_label(b->sizes[s], size, sizeof(size));
-				if (!tlb_stats(c, w, s, &med, &lo, &hi)) {
-					printf("%-7s %-6s %-26s not achieved: %s\n", "", size, label, c->reason);
+				if (!tlb_stats(c, w, s, &st)) {
+					printf("%-7s %-6s %-26s not achieved: %s\n", "", size, label, c->check.reason);
 					continue;
 				}
 				int miss = tlb_predicted_misses(b, c);
 				char ratio[16] = "-", misses[8] = "-";
 				if (best > 0)
-					snprintf(ratio, sizeof(ratio), "%.3f", med / best);
+					snprintf(ratio, sizeof(ratio), "%.3f", st.median / best);
 				if (miss >= 0)
 					snprintf(misses, sizeof(misses), "%d", miss);
-				printf("%-7s %-6s %-26s %9.2f %9.2f %9.2f %7s %6s %5.0f%%\n", "", size, label, med, lo, hi,
-				       ratio, misses, 100 * c->huge_share);
+				printf("%-7s %-6s %-26s %9.2f %9.2f %9.2f %7s %6s %5.0f%%\n", "", size, label, st.median,
+				       st.min, st.max, ratio, misses, 100 * c->huge_share);
 			}
 		}
 	}
@@ -114,141 +98,113 @@ void tlb_report_table(const struct tlb_bench *b)
 		       (unsigned long)(b->configs[i].host_pte >> 10));
 }
 
-static void json_string(FILE *f, const char *s)
+/* One record per configuration, workload and working set; statistics null when not achieved. */
+static void json_record(struct json *j, const struct tlb_bench *b, const struct tlb_config *c, unsigned w, unsigned s)
 {
-	fputc('"', f);
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			fprintf(f, "\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			fprintf(f, "\\u%04x", *s);
-		else
-			fputc(*s, f);
-	}
-	fputc('"', f);
+	struct bench_stats st;
+	double best = tlb_best_native(b, w, s);
+	int ok = tlb_stats(c, w, s, &st);
+	json_object(j, NULL, 0);
+	json_str(j, "mode", c->native ? "native" : "guest");
+	json_str(j, "workload", tlb_workload_name(w));
+	json_str(j, "guest_pages", c->native ? "none" : guest_pages_name(c->guest_page));
+	json_str(j, "host_pages", host_pages_name(c->host_pages));
+	json_uint(j, "working_set", b->sizes[s]);
+	json_num(j, "ns_per_access_median", ok ? st.median : NAN, 4);
+	json_num(j, "ns_per_access_min", ok ? st.min : NAN, 4);
+	json_num(j, "ns_per_access_max", ok ? st.max : NAN, 4);
+	json_num(j, "ratio_to_best_native", !ok ? NAN : best > 0 ? st.median / best : 0, 4);
+	json_array(j, "samples", 0);
+	for (unsigned k = 0; ok && k < c->n[w][s]; k++)
+		json_num(j, NULL, c->ns[w][s][k], 4);
+	json_end(j);
+	json_check(j, &c->check);
+	json_num(j, "huge_share", c->huge_share, 4);
+	json_uint(j, "guest_leaf", c->guest_leaf);
+	json_uint(j, "host_pte_bytes", c->host_pte);
+	json_int(j, "predicted_misses", tlb_predicted_misses(b, c));
+	json_str(j, "mmu", b->mmu);
+	json_uint(j, "reps", b->reps);
+	json_end(j);
 }
 
-int tlb_report_json(const struct tlb_bench *b, const char *path)
+int tlb_report_json(const struct tlb_bench *b, const struct bench_out *o)
 {
-	FILE *f = fopen(path, "w");
-	if (!f) {
-		perror(path);
+	FILE *f = bench_out_open(o, "json");
+	if (!f)
 		return -1;
-	}
-	int first = 1;
-	fprintf(f, "[\n");
-	for (unsigned i = 0; i < b->n_configs; i++) {
-		const struct tlb_config *c = &b->configs[i];
-		for (unsigned w = 0; w < TLB_WORKLOADS; w++) {
-			if (!(b->workloads & (1u << w)))
-				continue;
-			for (unsigned s = 0; s < b->n_sizes; s++) {
-				double med = 0, lo = 0, hi = 0, best = tlb_best_native(b, w, s);
-				int ok = tlb_stats(c, w, s, &med, &lo, &hi);
-				fprintf(f, "%s  {\"mode\": \"%s\", \"workload\": \"%s\", \"guest_pages\": \"%s\", "
-					   "\"host_pages\": \"%s\", \"working_set\": %lu, ",
-					first ? "" : ",\n", c->native ? "native" : "guest", tlb_workload_name(w),
-					c->native ? "none" : guest_pages_name(c->guest_page), host_pages_name(c->host_pages),
-					(unsigned long)b->sizes[s]);
-				first = 0;
-				if (ok)
-					fprintf(f, "\"ns_per_access_median\": %.4f, \"ns_per_access_min\": %.4f, "
-						   "\"ns_per_access_max\": %.4f, \"ratio_to_best_native\": %.4f, ",
-						med, lo, hi, best > 0 ? med / best : 0);
-				else
-					fprintf(f, "\"ns_per_access_median\": null, \"ns_per_access_min\": null, "
-						   "\"ns_per_access_max\": null, \"ratio_to_best_native\": null, ");
-				fprintf(f, "\"samples\": [");
-				for (unsigned k = 0; ok && k < c->n[w][s]; k++)
-					fprintf(f, "%s%.4f", k ? ", " : "", c->ns[w][s][k]);
-				fprintf(f, "], \"achieved\": %s, \"reason\": ", c->achieved ? "true" : "false");
-				json_string(f, c->achieved ? "" : c->reason);
-				fprintf(f, ", \"huge_share\": %.4f, \"guest_leaf\": %lu, \"host_pte_bytes\": %lu, "
-					   "\"predicted_misses\": %d, \"mmu\": \"%s\", \"reps\": %u}",
-					c->huge_share, (unsigned long)c->guest_leaf, (unsigned long)c->host_pte,
-					tlb_predicted_misses(b, c), b->mmu, b->reps);
-			}
-		}
-	}
-	fprintf(f, "\n]\n");
-	if (fclose(f) != 0) {
-		perror(path);
+	struct json j;
+	json_start(&j, f);
+	json_array(&j, NULL, 1);
+	for (unsigned i = 0; i < b->n_configs; i++)
+		for (unsigned w = 0; w < TLB_WORKLOADS; w++)
+			for (unsigned s = 0; (b->workloads & (1u << w)) && s < b->n_sizes; s++)
+				json_record(&j, b, &b->configs[i], w, s);
+	json_end(&j);
+	if (bench_out_close(o, "json", f))
 		return -1;
-	}
-	printf("\nJSON: %s\n", path);
+	printf("\nJSON: %s.json\n", o->stem);
 	return 0;
 }
 
-/* Writes PATH.dat and PATH.gp next to the JSON and runs gnuplot for SVG and PNG. */
-int tlb_report_plot(const struct tlb_bench *b, const char *json_path)
+/* STEM.dat: a block per workload and achieved configuration, in the order plot_body() reads them. */
+static int write_dat(const struct tlb_bench *b, const struct bench_out *o)
 {
-	char stem[256], path[300];
-	snprintf(stem, sizeof(stem), "%.*s", (int)(strlen(json_path) - (strstr(json_path, ".json") ? 5 : 0)),
-		 json_path);
-	snprintf(path, sizeof(path), "%s.dat", stem);
-	FILE *dat = fopen(path, "w");
-	snprintf(path, sizeof(path), "%s.gp", stem);
-	FILE *gp = fopen(path, "w");
-	if (!dat || !gp) {
-		perror(path);
-		if (dat)
-			fclose(dat);
-		if (gp)
-			fclose(gp);
+	FILE *dat = bench_out_open(o, "dat");
+	if (!dat)
 		return -1;
-	}
-	unsigned panels = __builtin_popcount(b->workloads), block = 0;
-	fprintf(gp, "set logscale x 2\nset xlabel 'working set (MiB)'\nset ylabel 'ns per access'\n"
-		    "set key top left font ',8'\nset grid\n");
-	for (int fmt = 0; fmt < 2; fmt++) {
-		fprintf(gp, "set terminal %s size %u,500\nset output '%s.%s'\nset multiplot layout 1,%u title 'beyond "
-			    "bench tlb (mmu: %s)'\n",
-			fmt ? "pngcairo" : "svg", 520 * panels, stem, fmt ? "png" : "svg", panels, b->mmu);
-		block = 0;
-		for (unsigned w = 0; w < TLB_WORKLOADS; w++) {
-			if (!(b->workloads & (1u << w)))
+	for (unsigned w = 0; w < TLB_WORKLOADS; w++) {
+		for (unsigned i = 0; (b->workloads & (1u << w)) && i < b->n_configs; i++) {
+			struct bench_stats st;
+			if (!b->configs[i].check.achieved)
 				continue;
-			fprintf(gp, "set title '%s'\nplot ", tlb_workload_name(w));
-			int any = 0;
-			for (unsigned i = 0; i < b->n_configs; i++) {
-				const struct tlb_config *c = &b->configs[i];
-				char label[64];
-				if (!c->achieved)
-					continue;
-				if (fmt == 0) { /* the data blocks, once */
-					for (unsigned s = 0; s < b->n_sizes; s++) {
-						double med, lo, hi;
-						if (tlb_stats(c, w, s, &med, &lo, &hi))
-							fprintf(dat, "%g %g %g %g\n", b->sizes[s] / 1048576.0, med, lo, hi);
-					}
-					fprintf(dat, "\n\n");
-				}
-				fprintf(gp, "%s'%s.dat' index %u with yerrorlines %s title '%s'", any ? ", \\\n  " : "",
-					stem, block++, c->native ? "lw 3 dt 2" : "lw 1",
-					tlb_config_label(c, label, sizeof(label)));
-				any = 1;
-			}
-			if (!any)
-				fprintf(gp, "0 title 'nothing achieved'");
-			fprintf(gp, "\n");
+			for (unsigned s = 0; s < b->n_sizes; s++)
+				if (tlb_stats(&b->configs[i], w, s, &st))
+					fprintf(dat, "%g %g %g %g\n", b->sizes[s] / 1048576.0, st.median, st.min, st.max);
+			fprintf(dat, "\n\n");
 		}
-		fprintf(gp, "unset multiplot\n");
 	}
-	fclose(dat);
-	fclose(gp);
+	return bench_out_close(o, "dat", dat);
+}
 
-	pid_t pid = fork();
-	if (pid == 0) {
-		execlp("gnuplot", "gnuplot", path, (char *)NULL);
-		_exit(127);
+/* A panel per workload: ns per access against working set, a line per configuration. */
+static void plot_body(FILE *gp, const char *dat, void *ctx)
+{
+	const struct tlb_bench *b = ctx;
+	unsigned block = 0;
+	uint64_t lo = ~0ull, hi = 0;
+	for (unsigned s = 0; s < b->n_sizes; s++) {
+		lo = b->sizes[s] < lo ? b->sizes[s] : lo;
+		hi = b->sizes[s] > hi ? b->sizes[s] : hi;
 	}
-	int st = 0;
-	if (pid < 0 || waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-		fprintf(stderr, "bench tlb: gnuplot failed (%s); the data is in %s.dat\n",
-			WIFEXITED(st) && WEXITSTATUS(st) == 127 ? "not installed: apt-get install gnuplot-nox" : "see above",
-			stem);
+	/* An explicit x range: autoscaling one working set would be an empty range. */
+	fprintf(gp, "set logscale x 2\nset xrange [%g:%g]\nset xlabel 'working set (MiB)'\n"
+		    "set ylabel 'ns per access'\nset key top left font ',8'\nset grid\n"
+		    "set multiplot layout 1,%u title 'beyond bench tlb (mmu: %s)'\n",
+		lo / 1048576.0 / 1.5, hi / 1048576.0 * 1.5, __builtin_popcount(b->workloads), b->mmu);
+	for (unsigned w = 0; w < TLB_WORKLOADS; w++) {
+		if (!(b->workloads & (1u << w)))
+			continue;
+		fprintf(gp, "set title '%s'\nplot ", tlb_workload_name(w));
+		int any = 0;
+		for (unsigned i = 0; i < b->n_configs; i++) {
+			const struct tlb_config *c = &b->configs[i];
+			char label[64];
+			if (!c->check.achieved)
+				continue;
+			fprintf(gp, "%s'%s' index %u with yerrorlines %s title '%s'", any ? ", \\\n  " : "", dat,
+				block++, c->native ? "lw 3 dt 2" : "lw 1", tlb_config_label(c, label, sizeof(label)));
+			any = 1;
+		}
+		/* Nothing to draw: a fixed y range, not an empty one. */
+		fprintf(gp, "%s\n", any ? "" : "[] [0:1] 0 title 'nothing achieved'");
+	}
+	fprintf(gp, "unset multiplot\n");
+}
+
+int tlb_report_plot(const struct tlb_bench *b, const struct bench_out *o)
+{
+	if (write_dat(b, o))
 		return -1;
-	}
-	printf("plot: %s.svg %s.png\n", stem, stem);
-	return 0;
+	return bench_plot(o, 520 * __builtin_popcount(b->workloads), 500, plot_body, (void *)b);
 }

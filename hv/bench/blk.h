@@ -1,14 +1,16 @@
 /* Internals of `beyond bench blk`: the space and speed parts and their results. */
-#ifndef BEYOND_BLK_BENCH_H
-#define BEYOND_BLK_BENCH_H
+#ifndef BEYOND_BENCH_BLK_H
+#define BEYOND_BENCH_BLK_H
 
 #include <stdbool.h>
 #include <stdint.h>
+#include "hv/bench/bench.h"
 
-#define BENCH_MAX_ROUNDS 8
-#define BENCH_MAX_ROWS   16
+#define BLK_BENCH_MAX_ROUNDS 8
+#define BLK_BENCH_MAX_ROWS   16
+#define BLK_BENCH_MAX_REPS   16
 
-struct bench_cfg {
+struct blk_bench_cfg {
 	const char *work;		/* scratch directory, removed afterwards */
 	int images, rounds, reps;
 	uint64_t base_bytes, extra_bytes, update_bytes, image_bytes, speed_bytes;
@@ -21,8 +23,9 @@ struct space_round {
 };
 
 struct space_result {
+	struct bench_check check;	/* not achieved: the tools it needs are missing */
 	int rounds;			/* filled rounds, round 0 = initial images */
-	struct space_round r[BENCH_MAX_ROUNDS + 1];
+	struct space_round r[BLK_BENCH_MAX_ROUNDS + 1];
 	uint64_t logical;		/* sum of image sizes */
 	uint64_t base_data, extra_data, update_data;	/* real file bytes used */
 	uint64_t index_bytes, unique_blocks;
@@ -34,21 +37,18 @@ struct speed_row {
 };
 
 struct speed_result {
-	struct speed_row api[BENCH_MAX_ROWS], nbd[BENCH_MAX_ROWS];
+	struct speed_row api[BLK_BENCH_MAX_ROWS], nbd[BLK_BENCH_MAX_ROWS];
 	int napi, nnbd;
-	const char *nbd_note;		/* why NBD rows are missing, if they are */
+	struct bench_check nbd_check;	/* why NBD rows are missing, if they are */
 	double hash_gbs, memcpy_gbs;			/* data from memory */
 	double hash_cached_gbs, memcpy_cached_gbs;	/* data in the CPU cache */
 };
 
-int bench_space(const struct bench_cfg *c, struct space_result *r);
-int bench_speed(const struct bench_cfg *c, struct speed_result *r);
+int blk_bench_space(const struct blk_bench_cfg *c, struct space_result *r);
+int blk_bench_speed(const struct blk_bench_cfg *c, struct speed_result *r);
 
-/* Helpers (bench_blk.c). */
-double bench_now(void);
-int bench_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-uint64_t bench_du(const char *path);
-void bench_fill(void *buf, size_t n, uint64_t seed);
-double bench_median(double *v, int n);
+/* Helpers (blk.c): a shell command's exit status or -1; bytes a file takes on disk. */
+int blk_bench_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+uint64_t blk_bench_du(const char *path);
 
 #endif

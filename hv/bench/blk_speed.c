@@ -21,11 +21,11 @@
 #include <sys/wait.h>
 #include <pthread.h>
 #include <unistd.h>
-#include "blk/bench.h"
 #include "blk/hash.h"
 #include "blk/nbd.h"
 #include "blk/nbd_proto.h"
 #include "blk/store.h"
+#include "hv/bench/blk.h"
 
 struct target {
 	int (*io)(struct target *t, bool write, void *buf, uint64_t off, size_t n);
@@ -148,13 +148,8 @@ static double run(struct target *t, const struct pattern *p, uint8_t *data, uint
 
 	for (size_t i = 0; i < nops; i++)
 		order[i] = i;
-	for (size_t i = nops - 1; p->random && i > 0; i--) {
-		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-		size_t k = x % (i + 1);
-		uint32_t tmp = order[i];
-		order[i] = order[k];
-		order[k] = tmp;
-	}
+	if (p->random)
+		bench_shuffle(order, nops, &x);
 	double t0 = bench_now();
 	for (size_t i = 0; i < nops && !err; i++) {
 		uint64_t off = (uint64_t)order[i] * p->io;
@@ -174,12 +169,20 @@ static double run(struct target *t, const struct pattern *p, uint8_t *data, uint
 	return err ? -1 : size / 1e6 / dt;
 }
 
+static double median(const double *v, int n)
+{
+	struct bench_stats st;
+
+	bench_stats(v, n, &st);
+	return st.median;
+}
+
 /* Measures each pattern on the raw and the store target, interleaved. */
 static int compare(struct target *raw, struct target *store, struct speed_row *rows, int reps,
 		   uint8_t *data, uint64_t size)
 {
 	for (int p = 0; p < NPAT; p++) {
-		double a[16], b[16];
+		double a[BLK_BENCH_MAX_REPS], b[BLK_BENCH_MAX_REPS];
 		for (int k = 0; k < reps; k++) {
 			a[k] = run(raw, &patterns[p], data, size, (uint64_t)p << 8 | (k + 1));
 			b[k] = run(store, &patterns[p], data, size, (uint64_t)p << 8 | (k + 1));
@@ -187,8 +190,8 @@ static int compare(struct target *raw, struct target *store, struct speed_row *r
 				return -EIO;
 		}
 		snprintf(rows[p].name, sizeof(rows[p].name), "%s", patterns[p].name);
-		rows[p].raw_mbs = bench_median(a, reps);
-		rows[p].store_mbs = bench_median(b, reps);
+		rows[p].raw_mbs = median(a, reps);
+		rows[p].store_mbs = median(b, reps);
 		fprintf(stderr, "  %-20s raw %8.0f MB/s  store %8.0f MB/s\n", rows[p].name, rows[p].raw_mbs,
 			rows[p].store_mbs);
 	}
@@ -201,7 +204,7 @@ static void hash_vs_memcpy(uint8_t *data, size_t len, int reps, double *hash, do
 {
 	uint8_t *dst = malloc(len);
 	size_t rounds = (256u << 20) / len;
-	double h[16], m[16];
+	double h[BLK_BENCH_MAX_REPS + 2], m[BLK_BENCH_MAX_REPS + 2];
 	uint64_t sink = 0;
 
 	for (int k = 0; k < reps + 2; k++) {
@@ -218,8 +221,8 @@ static void hash_vs_memcpy(uint8_t *data, size_t len, int reps, double *hash, do
 		h[k] = rounds * len / 1e9 / (t1 - t0);
 		m[k] = rounds * len / 1e9 / (t2 - t1);
 	}
-	*hash = bench_median(h, reps + 2);
-	*copy = bench_median(m, reps + 2);
+	*hash = median(h, reps + 2);
+	*copy = median(m, reps + 2);
 	fprintf(stderr, "  %zu KiB: XXH3-128 %.1f GB/s, memcpy %.1f GB/s (%u)\n", len >> 10, *hash, *copy,
 		(unsigned)(sink & 1));
 	free(dst);
@@ -239,7 +242,7 @@ static void *server_main(void *arg)
 	return NULL;
 }
 
-static int nbd_part(const struct bench_cfg *c, struct blk_store *s, struct speed_result *r,
+static int nbd_part(const struct blk_bench_cfg *c, struct blk_store *s, struct speed_result *r,
 		    uint8_t *data, const char *rawpath)
 {
 	char addr[4200], rawsock[4200];
@@ -258,17 +261,20 @@ static int nbd_part(const struct bench_cfg *c, struct blk_store *s, struct speed
 	if (pthread_create(&t, NULL, server_main, &sa)) {
 		kill(qnbd, SIGTERM);
 		waitpid(qnbd, NULL, 0);
+		bench_fail(&r->nbd_check, "cannot start the NBD server thread");
 		return -EAGAIN;
 	}
 	err = nbd_connect(&raw, rawsock, "raw");
 	if (err)
-		r->nbd_note = "qemu-nbd (qemu-utils) did not serve the raw file";
+		bench_fail(&r->nbd_check, "qemu-nbd (qemu-utils) did not serve the raw file");
 	if (!err && (err = nbd_connect(&store, addr + 5, "v")))
-		r->nbd_note = "could not connect to the store's NBD server";
+		bench_fail(&r->nbd_check, "could not connect to the store's NBD server");
 	if (!err) {
 		fprintf(stderr, "speed through NBD (qemu-nbd on the raw file vs beyond's server):\n");
 		err = compare(&raw, &store, r->nbd, c->reps, data, c->speed_bytes);
 		r->nnbd = err > 0 ? err : 0;
+		if (err < 0)
+			bench_fail(&r->nbd_check, "I/O through NBD failed");
 	}
 	for (struct target *x = &raw; x; x = x == &raw ? &store : NULL)
 		if (x->fd > 0) {
@@ -283,7 +289,7 @@ static int nbd_part(const struct bench_cfg *c, struct blk_store *s, struct speed
 	return err < 0 ? err : 0;
 }
 
-int bench_speed(const struct bench_cfg *c, struct speed_result *r)
+int blk_bench_speed(const struct blk_bench_cfg *c, struct speed_result *r)
 {
 	char path[4096], rawpath[4096];
 	uint64_t size = c->speed_bytes;
@@ -292,6 +298,7 @@ int bench_speed(const struct bench_cfg *c, struct speed_result *r)
 	struct target raw = { .io = raw_io, .flush = raw_flush }, store = { .io = store_io, .flush = store_flush };
 	int err = data ? 0 : -ENOMEM;
 
+	bench_check_init(&r->nbd_check);
 	if (!err)
 		bench_fill(data, size, 42);
 	snprintf(rawpath, sizeof(rawpath), "%s/raw.img", c->work);
@@ -312,7 +319,7 @@ int bench_speed(const struct bench_cfg *c, struct speed_result *r)
 	if (store.vol)
 		blk_vol_close(store.vol);
 	if (!err && nbd_part(c, s, r, data, rawpath))
-		fprintf(stderr, "bench blk: NBD part skipped: %s\n", r->nbd_note ? r->nbd_note : "error");
+		fprintf(stderr, "bench blk: NBD part skipped: %s\n", r->nbd_check.reason);
 	if (!err) {
 		fprintf(stderr, "hashing next to memcpy:\n");
 		hash_vs_memcpy(data, 256u << 10, c->reps, &r->hash_cached_gbs, &r->memcpy_cached_gbs);

@@ -17,9 +17,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "blk/bench.h"
 #include "blk/image.h"
 #include "blk/store.h"
+#include "hv/bench/blk.h"
 
 struct pool {
 	char **path;
@@ -65,32 +65,16 @@ static void pool_free(struct pool *p)
 	free(p->size);
 }
 
-static int mkdir_p(char *path)
-{
-	for (char *q = path + 1; *q; q++) {
-		if (*q != '/')
-			continue;
-		*q = 0;
-		int r = mkdir(path, 0755);
-		*q = '/';
-		if (r && errno != EEXIST)
-			return -1;
-	}
-	return 0;
-}
-
 /* Copies src to dst (creating dst's directories); mangle, if non-zero,
  * changes a piece of the content and appends new bytes, as an update would. */
 static int copy_file(const char *src, const char *dst, uint64_t mangle)
 {
-	char d[4096];
 	static uint8_t buf[1 << 16];
 	int in = open(src, O_RDONLY), out = -1, err = -1;
 	ssize_t n;
 	off_t off = 0;
 
-	snprintf(d, sizeof(d), "%s", dst);
-	if (in < 0 || mkdir_p(d) || (out = open(dst, O_WRONLY | O_CREAT | O_TRUNC, 0644)) < 0)
+	if (in < 0 || bench_make_parents(dst) || (out = open(dst, O_WRONLY | O_CREAT | O_TRUNC, 0644)) < 0)
 		goto out;
 	while ((n = read(in, buf, sizeof(buf))) > 0) {
 		if (mangle && off == 0)
@@ -130,12 +114,12 @@ static uint64_t take(const struct pool *p, size_t *cursor, size_t stride, uint64
 
 static int mkfs(const char *root, const char *img, uint64_t size)
 {
-	return bench_sh("mkfs.ext4 -q -F -d %s %s %lluk >/dev/null 2>&1", root, img,
+	return blk_bench_sh("mkfs.ext4 -q -F -d %s %s %lluk >/dev/null 2>&1", root, img,
 			(unsigned long long)(size >> 10));
 }
 
 /* Writes every guest image into its volume and measures all three ways. */
-static int measure(const struct bench_cfg *c, struct blk_store *s, int round, struct space_result *r)
+static int measure(const struct blk_bench_cfg *c, struct blk_store *s, int round, struct space_result *r)
 {
 	struct space_round *m = &r->r[round];
 	char img[4096], name[32];
@@ -160,17 +144,17 @@ static int measure(const struct bench_cfg *c, struct blk_store *s, int round, st
 		if (err)
 			return err;
 		bytes += c->image_bytes;
-		m->raw += bench_du(img);
-		if (bench_sh("cd %s && rm -f ov.qcow2 && qemu-img create -q -f qcow2 -b g%02d.img -F raw ov.qcow2 && "
+		m->raw += blk_bench_du(img);
+		if (blk_bench_sh("cd %s && rm -f ov.qcow2 && qemu-img create -q -f qcow2 -b g%02d.img -F raw ov.qcow2 && "
 			     "qemu-img rebase -q -f qcow2 -b base.img -F raw ov.qcow2", c->work, g))
 			return -EIO;
 		snprintf(img, sizeof(img), "%s/ov.qcow2", c->work);
-		m->qcow2 += bench_du(img);
+		m->qcow2 += blk_bench_du(img);
 	}
 	int err = blk_flush(s);
 	m->import_mbs = bytes / 1e6 / (bench_now() - t0);
 	snprintf(img, sizeof(img), "%s/base.img", c->work);
-	m->qcow2 += bench_du(img);
+	m->qcow2 += blk_bench_du(img);
 	struct blk_stats st;
 	blk_stat(s, &st);
 	m->store = st.physical_bytes;
@@ -186,7 +170,7 @@ static int measure(const struct bench_cfg *c, struct blk_store *s, int round, st
 
 /* One update round: the same new and changed files for every guest, and a
  * log of its own for each, written into the images in place. */
-static int update(const struct bench_cfg *c, const struct pool *upd, size_t *ucur,
+static int update(const struct blk_bench_cfg *c, const struct pool *upd, size_t *ucur,
 		  const struct pool *base, size_t nbase, int round, struct space_result *r)
 {
 	char dir[4096], path[4096];
@@ -223,13 +207,13 @@ static int update(const struct bench_cfg *c, const struct pool *upd, size_t *ucu
 		close(fd);
 		fprintf(f, "write %s /log%d\n", path, round);
 		fclose(f);
-		if (bench_sh("debugfs -w -f %s/cmd %s/g%02d.img >/dev/null 2>&1", c->work, c->work, g))
+		if (blk_bench_sh("debugfs -w -f %s/cmd %s/g%02d.img >/dev/null 2>&1", c->work, c->work, g))
 			return -EIO;
 	}
 	return 0;
 }
 
-int bench_space(const struct bench_cfg *c, struct space_result *r)
+int blk_bench_space(const struct blk_bench_cfg *c, struct space_result *r)
 {
 	static const char *const base_roots[] = { "/usr/lib/x86_64-linux-gnu", "/usr/include", "/usr/lib/python3", NULL };
 	static const char *const extra_roots[] = { "/usr/share/doc", "/usr/share/locale", NULL };
@@ -257,12 +241,12 @@ int bench_space(const struct bench_cfg *c, struct space_result *r)
 		size_t ecur = g;
 		snprintf(root, sizeof(root), "%s/g%02d", c->work, g);
 		snprintf(img, sizeof(img), "%s/g%02d.img", c->work, g);
-		if (bench_sh("cp -al %s/base %s 2>/dev/null || cp -a %s/base %s", c->work, root, c->work, root))
+		if (blk_bench_sh("cp -al %s/base %s 2>/dev/null || cp -a %s/base %s", c->work, root, c->work, root))
 			err = -EIO;
 		r->extra_data += take(&extra, &ecur, c->images, c->extra_bytes, root);
 		if (!err && mkfs(root, img, c->image_bytes))
 			err = -EIO;
-		bench_sh("rm -rf %s", root);
+		blk_bench_sh("rm -rf %s", root);
 	}
 	r->logical = (uint64_t)c->images * c->image_bytes;
 
