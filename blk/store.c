@@ -1,6 +1,14 @@
 /*
  * Store lifetime: create, open with recovery, commit, checkpoint, close,
- * the failed state, and the data file (its format is in blk/store_impl.h).
+ * the failed state, and the data file.
+ *
+ * The data file, "data", has no header: the block in slot n lies at byte
+ * n * block size, raw (slot 0, zeros, is never written: I3). Free slots
+ * are holes or hold stale bytes (spare, I9); recovery cuts the file after
+ * the highest slot. Each block is checked against its XXH3-128 in the slot
+ * table (blk/meta.h) whenever it is read. The files "meta" and "journal"
+ * are described in blk/checkpoint.c and blk/journal.c, the layers and the
+ * invariants I<n> in blk/store_impl.h.
  *
  * Durability order: new blocks go to free slots (I2), then commit =
  * fdatasync(data), append the journal records, fdatasync(journal) (I1, I4).

@@ -40,7 +40,8 @@ void blk_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int blk_store_create(const char *dir, uint32_t block_size, enum blk_dedup dedup);
 /* Opens (and, after a crash, recovers) a store; takes an exclusive lock on it. */
 int blk_store_open(const char *dir, struct blk_store **out);
-/* Commits, writes a checkpoint and releases the store. */
+/* Commits, writes a checkpoint and releases the store; a failed store is
+ * released without writing anything (-EROFS). */
 int blk_store_close(struct blk_store *s);
 uint32_t blk_store_block_size(const struct blk_store *s);
 enum blk_dedup blk_store_dedup_mode(const struct blk_store *s);

@@ -1,24 +1,18 @@
 /*
- * Internals of the block store, shared by its files. Layers, each using
- * only those below it (front ends see blk/store.h alone):
+ * Internals of the block store, shared by its files. Layers; an arrow
+ * points at what a file uses, and nothing uses a layer above it:
  *
- *     blk_cli.c   nbd.c   image.c   virtio-blk        front ends
- *   ---------------------- blk/store.h ------------------------------
- *     volume.c                 maint.c                volumes and I/O;
- *        |    \               /   |                   stat, dedup, fsck
- *        |     store.c -------    |                   files, commit, failure,
- *        |    /    |    \         |                   open with recovery
- *        | journal.c  checkpoint.c|                   file formats: journal,
- *        |    |          |        |                   meta
- *        +----|----- meta.c ------+                   slot table, counts, maps,
- *             |          |                            applying a record
- *           hash.c    index.c  (err.c: blk_err)
- *
- * The data file, "data", has no header: the block in slot n lies at byte
- * n * block size, raw (slot 0, zeros, is never written: I3). Free slots
- * are holes or hold stale bytes (spare, I9); the file never extends past
- * the highest slot once recovered. Its integrity is checked per block
- * against the slot table's XXH3-128 (blk/meta.h) on every read.
+ *      blk_cli.c   nbd.c   image.c   virtio-blk      front ends
+ *   -------------------- blk/store.h ---------------------------
+ *      volume.c                  maint.c             volumes, I/O; stat,
+ *         |   \                  /   |               dedup, fsck
+ *         |    '--> store.c <---'    |               commit, failure,
+ *         |       /    |    \        |               open, recovery
+ *         | journal.c  |  checkpoint.c               formats of journal
+ *         |            |    /        |               and meta
+ *         '------>  meta.c  <--------'               slot table, counts,
+ *                                                    maps, apply a record
+ *   hash.c (XXH3), index.c (hash index) and err.c (blk_err) serve them.
  *
  * Invariants (cited in the code as "I<n>"):
  *  I1  A block is in the data file and fdatasync'ed before any journal
@@ -35,7 +29,9 @@
  *      commit record, so the durable state is the state after some commit.
  *  I5  Every metadata change is a journal record: the store logs it, then
  *      meta_apply() applies it (store_change()); replay applies the same
- *      records with the same function. Memory = checkpoint + journal.
+ *      records with the same function. Memory = checkpoint + journal. Only
+ *      the index flags set by blk_dedup() and the counts blk_fsck()
+ *      repairs bypass the journal: a checkpoint writes them at once.
  *  I6  Once a commit, a sync or a checkpoint fails, memory may be ahead of
  *      what is durable and what is durable is unknown (a failed fsync may
  *      have dropped pages): the store fails and writes none of its files
@@ -55,9 +51,10 @@
  *  I10 A checkpoint of generation g+1 replaces meta only after a commit
  *      made the journal of g durable, and the journal restarts empty with
  *      seed g+1 only after that rename is durable.
- *  L   s->lock is the store's only lock, taken once per call of
- *      blk/store.h: blk_read(), blk_list() and blk_stat() share it, every
- *      other call holds it exclusively; the functions below expect it held.
+ *  L   s->lock is the store's only lock and is never taken recursively:
+ *      blk_read(), blk_list() and blk_stat() share it, every other call
+ *      holds it exclusively (blk_write() per batch of blocks); the
+ *      functions below expect it held.
  *      The file "lock" (flock) keeps other processes out of an open store.
  */
 #ifndef BEYOND_BLK_STORE_IMPL_H
