@@ -115,9 +115,9 @@ int meta_alloc(struct blk_meta *m, uint32_t *slot)
 	return slot_list_push(&m->fresh, *slot);
 }
 
-/* The slot has no references left. I2: durable metadata may still name it
- * unless it is new since the last commit, so only then is it free at once. */
-static void slot_drop(struct blk_meta *m, uint32_t slot)
+/* I2: durable metadata may still name the slot unless it is new since the
+ * last commit, so only then is it free at once. */
+void meta_drop(struct blk_meta *m, uint32_t slot)
 {
 	bool recent = m->refs[slot] & REF_NEW;
 
@@ -130,15 +130,10 @@ static void slot_drop(struct blk_meta *m, uint32_t slot)
 		slot_list_push(&m->pending, slot);	/* on failure it leaks until the next open or fsck */
 }
 
-void meta_discard(struct blk_meta *m, uint32_t slot)
-{
-	slot_drop(m, slot);
-}
-
 static void slot_unref(struct blk_meta *m, uint32_t slot)
 {
 	if (slot && !(--m->refs[slot] & REF_COUNT))
-		slot_drop(m, slot);
+		meta_drop(m, slot);
 }
 
 size_t meta_committed(struct blk_meta *m)

@@ -106,8 +106,9 @@ int meta_apply(struct blk_meta *m, uint32_t type, const void *p, uint32_t len);
 
 /* Takes a free slot for a new block (I2); it is REF_NEW and unreferenced. */
 int meta_alloc(struct blk_meta *m, uint32_t *slot);
-/* Gives back a slot from meta_alloc() that was never logged. */
-void meta_discard(struct blk_meta *m, uint32_t slot);
+/* Frees a slot that has no references left, or a slot from meta_alloc()
+ * that was never logged. */
+void meta_drop(struct blk_meta *m, uint32_t slot);
 /* Called once the journal holds every change so far: new slots become
  * ordinary ones, pending slots free and spare. Returns the number of slots
  * allocated since the previous call. */

@@ -234,7 +234,7 @@ static void unwind(struct blk_store *s, struct wblk *b, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		if (b[i].fresh)
-			meta_discard(&s->m, b[i].slot);
+			meta_drop(&s->m, b[i].slot);
 }
 
 static int cmp_slot(const void *a, const void *b)
