@@ -1,3 +1,23 @@
+/*
+ * The redo journal file, "journal", is a sequence of records packed back
+ * to back (no alignment), each:
+ *
+ *      0  u64  csum    XXH3-64 of bytes 8 .. len-1 of this record, seeded
+ *                      with the generation g of the checkpoint (header of
+ *                      "meta", blk/checkpoint.c)
+ *      8  u32  len     length of the whole record, header included (>= 16)
+ *     12  u32  type    J_COMMIT (0xc0c0) or a payload type of blk/meta.h
+ *     16  ...          payload, len - 16 bytes (layouts in blk/meta.h)
+ *
+ * Integers are little-endian (host order: the store is built for x86-64
+ * only). A commit is the records added since the previous commit followed
+ * by a commit record (type J_COMMIT, no payload, len 16), written at the
+ * end of the file and made durable with fdatasync before it counts (I4).
+ * Replay reads records from offset 0 while they verify, applies those up
+ * to the last commit record and cuts the file there: a torn tail, and
+ * records of an older generation, end it. A checkpoint empties the file
+ * and seeds later records with the new generation (I10).
+ */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,10 +27,11 @@
 #include "blk/journal.h"
 
 struct rec_hdr {
-	uint64_t csum;		/* over the rest of the record, seeded with gen */
-	uint32_t len;		/* whole record */
+	uint64_t csum;
+	uint32_t len;
 	uint32_t type;
 };
+_Static_assert(sizeof(struct rec_hdr) == 16, "journal record header layout");
 
 int journal_add(struct journal *j, uint32_t type, const void *payload, uint32_t len)
 {
@@ -60,8 +81,8 @@ int journal_commit(struct journal *j)
 	return 0;
 fail:
 	err = errno ? -errno : -EIO;
-	/* Leave no partial record behind for a later append to follow; the
-	 * commit record goes again with the next attempt. */
+	/* Leave no partial record behind for a retry to follow (after a full
+	 * disk); the commit record goes again with the next attempt. */
 	if (ftruncate(j->fd, j->end) == 0)
 		fdatasync(j->fd);
 	j->len -= sizeof(struct rec_hdr);

@@ -3,7 +3,8 @@
  * is durable, each commit closed by a commit record. The checksum is
  * seeded with the checkpoint generation, so records older than the
  * checkpoint (and a torn tail) end the replay; records after the last
- * commit record are dropped, so a commit is all or nothing.
+ * commit record are dropped, so a commit is all or nothing. The file
+ * format is described at the top of blk/journal.c.
  */
 #ifndef BEYOND_BLK_JOURNAL_H
 #define BEYOND_BLK_JOURNAL_H
@@ -22,6 +23,11 @@ struct journal {
 };
 
 int journal_add(struct journal *j, uint32_t type, const void *payload, uint32_t len);
+/* Forgets the records added since the buffer held len bytes. */
+static inline void journal_rewind(struct journal *j, size_t len)
+{
+	j->len = len;
+}
 /* Writes and syncs the buffered records; on failure the file is cut back
  * and the records stay buffered. */
 int journal_commit(struct journal *j);

@@ -5,13 +5,14 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "blk/hash.h"
 #include "blk/store_impl.h"
 
 int blk_list(struct blk_store *s, void (*fn)(const struct blk_vol_info *, void *), void *arg)
 {
 	pthread_rwlock_rdlock(&s->lock);
-	for (uint32_t i = 0; i < s->nvols; i++) {
-		struct blk_vol *v = s->vols[i];
+	for (uint32_t i = 0; i < s->m.nvols; i++) {
+		struct blk_vol *v = s->m.vols[i];
 		if (!v)
 			continue;
 		struct blk_vol_info vi = { .size = v->size, .readonly = v->flags & VOL_RO };
@@ -20,9 +21,9 @@ int blk_list(struct blk_store *s, void (*fn)(const struct blk_vol_info *, void *
 			uint32_t slot = v->map[b];
 			if (!slot)
 				continue;
-			vi.mapped_bytes += s->bs;
-			if ((s->refs[slot] & REF_COUNT) == 1)
-				vi.exclusive_bytes += s->bs;
+			vi.mapped_bytes += s->m.bs;
+			if ((s->m.refs[slot] & REF_COUNT) == 1)
+				vi.exclusive_bytes += s->m.bs;
 		}
 		fn(&vi, arg);
 	}
@@ -41,23 +42,23 @@ int blk_stat(struct blk_store *s, struct blk_stats *st)
 {
 	memset(st, 0, sizeof(*st));
 	pthread_rwlock_rdlock(&s->lock);
-	st->block_size = s->bs;
+	st->block_size = s->m.bs;
 	st->dedup = s->dedup;
-	for (uint32_t i = 0; i < s->nvols; i++) {
-		struct blk_vol *v = s->vols[i];
+	for (uint32_t i = 0; i < s->m.nvols; i++) {
+		struct blk_vol *v = s->m.vols[i];
 		if (!v)
 			continue;
 		st->volumes++;
 		st->logical_bytes += v->size;
 		for (uint32_t b = 0; b < v->nblocks; b++)
-			st->mapped_bytes += v->map[b] ? s->bs : 0;
+			st->mapped_bytes += v->map[b] ? s->m.bs : 0;
 	}
-	for (uint32_t slot = 1; slot < s->nslots; slot++)
-		st->unique_blocks += slot_live(s, slot);
-	st->unique_bytes = st->unique_blocks * s->bs;
+	for (uint32_t slot = 1; slot < s->m.nslots; slot++)
+		st->unique_blocks += slot_live(&s->m, slot);
+	st->unique_bytes = st->unique_blocks * s->m.bs;
 	st->physical_bytes = disk_usage(s, "data") + disk_usage(s, "meta") + disk_usage(s, "journal");
-	st->index_bytes = blk_index_bytes(&s->ix) +
-			  (uint64_t)s->nslots * (sizeof(*s->hashes) + sizeof(*s->refs));
+	st->index_bytes = blk_index_bytes(&s->m.ix) +
+			  (uint64_t)s->m.nslots * (sizeof(*s->m.hashes) + sizeof(*s->m.refs));
 	pthread_rwlock_unlock(&s->lock);
 	return 0;
 }
@@ -67,8 +68,8 @@ static bool slot_intact(struct blk_store *s, uint32_t slot)
 {
 	if (slot_read(s, slot, s->rmw))
 		return false;
-	struct blk_hash h = blk_hash128(s->rmw, s->bs);
-	return blk_hash_eq(&h, &s->hashes[slot]);
+	struct blk_hash h = blk_hash128(s->rmw, s->m.bs);
+	return blk_hash_eq(&h, &s->m.hashes[slot]);
 }
 
 /* Remaps every reference to slot `from` onto `remap[from]`. */
@@ -76,15 +77,14 @@ static int remap_all(struct blk_store *s, const uint32_t *remap)
 {
 	int err = 0;
 
-	for (uint32_t i = 0; i < s->nvols && !err; i++) {
-		struct blk_vol *v = s->vols[i];
+	for (uint32_t i = 0; i < s->m.nvols && !err; i++) {
+		struct blk_vol *v = s->m.vols[i];
 		for (uint32_t b = 0; v && b < v->nblocks && !err; b++) {
 			uint32_t to = v->map[b] ? remap[v->map[b]] : 0;
 			if (!to)
 				continue;
 			struct j_map m = { .vol = v->id, .slot = to, .lba = b };
-			map_set(v, b, to);
-			err = store_log(s, J_MAP, &m, sizeof(m));
+			err = store_change(s, J_MAP, &m, sizeof(m));
 		}
 	}
 	return err;
@@ -93,26 +93,26 @@ static int remap_all(struct blk_store *s, const uint32_t *remap)
 int64_t blk_dedup(struct blk_store *s)
 {
 	pthread_rwlock_wrlock(&s->lock);
-	uint32_t *remap = calloc(s->nslots, sizeof(*remap));
+	uint32_t *remap = calloc(s->m.nslots, sizeof(*remap));
 	int64_t merged = 0;
-	int err = remap ? 0 : -ENOMEM;
+	int err = remap ? store_writable(s) : -ENOMEM;
 
-	for (uint32_t slot = 1; slot < s->nslots && !err; slot++) {
-		if (!slot_live(s, slot) || (s->refs[slot] & REF_INDEXED))
+	for (uint32_t slot = 1; slot < s->m.nslots && !err; slot++) {
+		if (!slot_live(&s->m, slot) || (s->m.refs[slot] & REF_INDEXED))
 			continue;
 		/* Corrupt blocks stay where they are, for fsck to report. */
 		if (!slot_intact(s, slot))
 			continue;
 		size_t pos = 0;
 		uint32_t c;
-		while (!remap[slot] && (c = blk_index_next(&s->ix, &s->hashes[slot], &pos))) {
-			if (!slot_read(s, c, s->scratch) && !memcmp(s->scratch, s->rmw, s->bs))
+		while (!remap[slot] && (c = blk_index_next(&s->m.ix, &s->m.hashes[slot], &pos))) {
+			if (!slot_read(s, c, s->scratch) && !memcmp(s->scratch, s->rmw, s->m.bs))
 				remap[slot] = c;
 		}
 		if (remap[slot])
 			merged++;
-		else if (!(err = blk_index_insert(&s->ix, slot)))
-			s->refs[slot] |= REF_INDEXED;
+		else if (!(err = blk_index_insert(&s->m.ix, slot)))
+			s->m.refs[slot] |= REF_INDEXED;
 	}
 	if (!err && merged)
 		err = remap_all(s, remap);
@@ -125,29 +125,9 @@ int64_t blk_dedup(struct blk_store *s)
 
 static bool occupies_disk(struct blk_store *s, uint32_t slot)
 {
-	off_t off = (off_t)slot << s->shift, d = lseek(s->datafd, off, SEEK_DATA);
+	off_t off = (off_t)slot << s->m.shift, d = lseek(s->datafd, off, SEEK_DATA);
 
-	return d >= 0 && d < off + (off_t)s->bs;
-}
-
-/* After counts changed: free list = slots without references, index =
- * referenced slots (the index only ever holds live slots). */
-static int rebuild_free_and_index(struct blk_store *s)
-{
-	int err = 0;
-
-	s->free.n = 0;
-	blk_index_free(&s->ix);
-	err = blk_index_init(&s->ix, (const struct blk_hash *const *)&s->hashes);
-	for (uint32_t slot = s->nslots - 1; slot > 0 && !err; slot--) {
-		if (!slot_live(s, slot)) {
-			s->refs[slot] = 0;
-			err = slot_list_push(&s->free, slot);
-		} else if (s->refs[slot] & REF_INDEXED) {
-			err = blk_index_insert(&s->ix, slot);
-		}
-	}
-	return err;
+	return d >= 0 && d < off + (off_t)s->m.bs;
 }
 
 int64_t blk_fsck(struct blk_store *s, bool repair, struct blk_fsck *r)
@@ -155,25 +135,25 @@ int64_t blk_fsck(struct blk_store *s, bool repair, struct blk_fsck *r)
 	memset(r, 0, sizeof(*r));
 	pthread_rwlock_wrlock(&s->lock);
 	int err = store_commit(s);	/* no pending frees from here on */
-	uint32_t *count = calloc(s->nslots, sizeof(*count));
-	bool *bad = calloc(s->nslots, sizeof(*bad));
+	uint32_t *count = calloc(s->m.nslots, sizeof(*count));
+	bool *bad = calloc(s->m.nslots, sizeof(*bad));
 	if (!err && (!count || !bad))
 		err = -ENOMEM;
 
-	for (uint32_t slot = 1; slot < s->nslots && !err; slot++) {
-		if (!slot_live(s, slot))
+	for (uint32_t slot = 1; slot < s->m.nslots && !err; slot++) {
+		if (!slot_live(&s->m, slot))
 			continue;
 		r->slots_checked++;
 		bad[slot] = !slot_intact(s, slot);
 		r->corrupt_blocks += bad[slot];
 	}
-	for (uint32_t i = 0; i < s->nvols && !err; i++) {
-		struct blk_vol *v = s->vols[i];
+	for (uint32_t i = 0; i < s->m.nvols && !err; i++) {
+		struct blk_vol *v = s->m.vols[i];
 		for (uint32_t b = 0; v && b < v->nblocks; b++) {
 			uint32_t slot = v->map[b];
 			if (!slot)
 				continue;
-			if (slot >= s->nslots) {
+			if (slot >= s->m.nslots) {
 				blk_err("volume %s: block %u points at data block %u beyond the store", v->name, b, slot);
 				r->bad_maps++;
 				continue;
@@ -184,32 +164,32 @@ int64_t blk_fsck(struct blk_store *s, bool repair, struct blk_fsck *r)
 		}
 	}
 	bool changed = false;
-	for (uint32_t slot = 1; slot < s->nslots && !err; slot++) {
-		uint32_t have = s->refs[slot] & REF_COUNT;
+	for (uint32_t slot = 1; slot < s->m.nslots && !err; slot++) {
+		uint32_t have = s->m.refs[slot] & REF_COUNT;
 		if (have == count[slot]) {
-			if (!have && !(s->refs[slot] & REF_SPARE) && occupies_disk(s, slot)) {
+			if (!have && !(s->m.refs[slot] & REF_SPARE) && occupies_disk(s, slot)) {
 				r->space_leaks++;
 				if (repair) {
 					fallocate(s->datafd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-						  (off_t)slot << s->shift, s->bs);
+						  (off_t)slot << s->m.shift, s->m.bs);
 					r->repaired++;
 				}
 			}
 			continue;
 		}
-		if (have > count[slot])
+		if (have > count[slot])	/* I7 */
 			r->refcount_leaks++;
 		else
 			r->refcount_short++;
 		blk_err("data block %u: reference count %u, but %u references", slot, have, count[slot]);
 		if (repair) {
-			s->refs[slot] = (s->refs[slot] & REF_INDEXED) | count[slot];
+			s->m.refs[slot] = (s->m.refs[slot] & REF_INDEXED) | count[slot];
 			changed = true;
 			r->repaired++;
 		}
 	}
 	if (!err && changed)
-		err = rebuild_free_and_index(s);
+		err = meta_rebuild(&s->m);
 	if (!err && changed)
 		err = store_checkpoint(s);
 	free(count);

@@ -21,7 +21,7 @@
 #include <unistd.h>
 #include "blk/nbd.h"
 #include "blk/nbd_proto.h"
-#include "blk/store_impl.h"
+#include "blk/store.h"
 
 #define TF_HAS_FLAGS     (1u << 0)
 #define TF_READ_ONLY     (1u << 1)

@@ -6,6 +6,13 @@
  * All functions are thread-safe. They return 0 (or a count) on success and
  * a negative errno on failure; a failure that needs explaining (corruption,
  * full disk, bad metadata) is also reported on stderr.
+ *
+ * A store that cannot make its changes durable (journal commit, sync of
+ * the data file, checkpoint) fails, as dm-vdo goes read-only: it says so
+ * once on stderr, and from then on every change (write, trim, flush,
+ * volume create/copy/remove, dedup, fsck) and blk_store_close() return
+ * -EROFS, while reads keep serving what the store holds. Reopening it
+ * recovers the last commit that reached the disk.
  */
 #ifndef BEYOND_BLK_STORE_H
 #define BEYOND_BLK_STORE_H
@@ -26,10 +33,15 @@ enum blk_dedup { BLK_DEDUP_INLINE, BLK_DEDUP_BACKGROUND };
 struct blk_store;
 struct blk_vol;
 
+/* Reports a problem on stderr as one line "beyond blk: ..."; for front
+ * ends too. */
+void blk_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 int blk_store_create(const char *dir, uint32_t block_size, enum blk_dedup dedup);
 /* Opens (and, after a crash, recovers) a store; takes an exclusive lock on it. */
 int blk_store_open(const char *dir, struct blk_store **out);
-/* Commits, writes a checkpoint and releases the store. */
+/* Commits, writes a checkpoint and releases the store; a failed store is
+ * released without writing anything (-EROFS). */
 int blk_store_close(struct blk_store *s);
 uint32_t blk_store_block_size(const struct blk_store *s);
 enum blk_dedup blk_store_dedup_mode(const struct blk_store *s);

@@ -1,66 +1,76 @@
 /*
- * Internals shared by the store's files (store.c: open, recovery, commit,
- * checkpoint; volume.c: volumes and I/O; maint.c: stat, dedup, fsck).
+ * Internals of the block store, shared by its files. Layers; an arrow
+ * points at what a file uses, and nothing uses a layer above it:
  *
- * A block lives in a slot of the data file at offset slot * block_size
- * (slot 0 means "all zeros" and is never stored). The slot table keeps its
- * hash and reference count; each volume keeps a flat map from block number
- * to slot, so a read costs the same at any snapshot depth. A freed slot
- * that the durable metadata may still reference stays "pending" until the
- * next commit; a slot both allocated and freed since the last commit is
- * free at once (commits are atomic, so no durable state can point at it).
- * Free slots whose blocks still occupy disk are "spare": at each commit as
- * many stay as were allocated since the previous one, up to 64 MiB (the
- * next writes will likely need them, and overwriting allocated blocks is
- * cheaper), the rest are hole-punched; closing the store punches them all.
+ *      blk_cli.c   nbd.c   image.c   virtio-blk      front ends
+ *   -------------------- blk/store.h ---------------------------
+ *      volume.c                  maint.c             volumes, I/O; stat,
+ *         |   \                  /   |               dedup, fsck
+ *         |    '--> store.c <---'    |               commit, failure,
+ *         |       /    |    \        |               open, recovery
+ *         | journal.c  |  checkpoint.c               formats of journal
+ *         |            |    /        |               and meta
+ *         '------>  meta.c  <--------'               slot table, counts,
+ *                                                    maps, apply a record
+ *   hash.c (XXH3), index.c (hash index) and err.c (blk_err) serve them.
+ *
+ * Invariants (cited in the code as "I<n>"):
+ *  I1  A block is in the data file and fdatasync'ed before any journal
+ *      record naming it is written: a commit syncs data, then appends and
+ *      syncs the journal.
+ *  I2  A slot that durable metadata (checkpoint plus committed journal) may
+ *      name is never written. New blocks go to free slots only; a slot
+ *      losing its last reference waits in `pending` until the commit that
+ *      records it, unless it is REF_NEW (allocated since the last commit:
+ *      no durable state names it), which is free at once.
+ *  I3  Zero blocks are never stored: slot 0 stands for them, has no
+ *      references, and map entries of 0 read as zeros.
+ *  I4  Commits are atomic: replay applies only records followed by a
+ *      commit record, so the durable state is the state after some commit.
+ *  I5  Every metadata change is a journal record: the store logs it, then
+ *      meta_apply() applies it (store_change()); replay applies the same
+ *      records with the same function. Memory = checkpoint + journal. Only
+ *      the index flags set by blk_dedup() and the counts blk_fsck()
+ *      repairs bypass the journal: a checkpoint writes them at once.
+ *  I6  Once a commit, a sync or a checkpoint fails, memory may be ahead of
+ *      what is durable and what is durable is unknown (a failed fsync may
+ *      have dropped pages): the store fails and writes none of its files
+ *      again; it keeps serving reads from memory. Reopening recovers (I4).
+ *  I7  The count of a slot is the number of map entries naming it, over
+ *      all volumes (fsck checks and repairs).
+ *  I8  The hash index holds exactly the REF_INDEXED slots. One without
+ *      references belongs to the write in progress (its bytes may not be
+ *      on disk yet: compare them in memory) or was left by a failed one.
+ *      Background dedup indexes new slots only in blk_dedup().
+ *  I9  A REF_SPARE slot is free and its block still takes disk space; the
+ *      spare list may hold stale entries, refs decide. At each commit as
+ *      many spares stay as slots were allocated since the previous one, up
+ *      to SPARE_MAX (the next writes will likely need them, and writing
+ *      over allocated blocks is cheaper); the rest are hole-punched, and a
+ *      checkpoint punches them all, so none is recorded in meta.
+ *  I10 A checkpoint of generation g+1 replaces meta only after a commit
+ *      made the journal of g durable, and the journal restarts empty with
+ *      seed g+1 only after that rename is durable.
+ *  L   s->lock is the store's only lock and is never taken recursively:
+ *      blk_read(), blk_list() and blk_stat() share it, every other call
+ *      holds it exclusively (blk_write() per batch of blocks); the
+ *      functions below expect it held.
+ *      The file "lock" (flock) keeps other processes out of an open store.
  */
 #ifndef BEYOND_BLK_STORE_IMPL_H
 #define BEYOND_BLK_STORE_IMPL_H
 
+#include <errno.h>
 #include <pthread.h>
-#include "blk/hash.h"
-#include "blk/index.h"
 #include "blk/journal.h"
+#include "blk/meta.h"
 #include "blk/store.h"
 
-#define VOL_RO 1u
-
-#define REF_INDEXED 0x80000000u	/* slot is in the hash index */
-#define REF_NEW     0x40000000u	/* allocated since the last commit */
-#define REF_SPARE   0x20000000u	/* free, but its block is still on disk */
-#define REF_COUNT   0x1fffffffu
-
-struct blk_vol {
-	struct blk_store *s;
-	uint32_t id, flags, nblocks, opens;
-	uint64_t size;
-	char name[BLK_NAME_MAX + 1];
-	uint32_t *map;
-};
-
-struct slot_list {
-	uint32_t *v;
-	size_t n, cap;
-};
-
 struct blk_store {
-	pthread_rwlock_t lock;
+	pthread_rwlock_t lock;		/* L */
 	int dirfd, datafd, lockfd;
-	uint32_t bs;
-	unsigned shift;
 	enum blk_dedup dedup;
-
-	struct blk_hash *hashes;	/* slot table: hash ... */
-	uint32_t *refs;			/* ... and REF_INDEXED | count */
-	uint32_t nslots, slotcap;	/* slots 1 .. nslots-1 exist */
-	struct slot_list free, pending;
-	struct slot_list fresh;		/* allocated since the last commit */
-	struct slot_list spare;		/* REF_SPARE slots (and stale entries) */
-	size_t allocs;			/* slots allocated since the last commit */
-	struct blk_index ix;
-
-	struct blk_vol **vols;		/* by id; NULL once removed */
-	uint32_t nvols;
+	struct blk_meta m;
 
 	uint8_t *scratch;		/* a block, for compares under the write lock */
 	uint8_t *rmw;			/* a block, for partial writes under the write lock */
@@ -68,37 +78,26 @@ struct blk_store {
 	struct journal j;
 	uint64_t ckpt_bytes;		/* journal size that triggers a checkpoint */
 	bool data_dirty;		/* data written since the last fdatasync */
-	bool replaying;			/* applying the journal: do not log */
+	bool failed;			/* I6 */
 };
 
-/* Journal record payloads. */
-enum { J_SLOT = 1, J_MAP, J_TRIM, J_VOL_NEW, J_VOL_COPY, J_VOL_DEL };
-struct j_slot { uint32_t slot, pad; struct blk_hash hash; };
-struct j_map { uint32_t vol, slot; uint64_t lba; };
-struct j_trim { uint32_t vol, pad; uint64_t lba, count; };
-struct j_vol { uint32_t id, src, flags, pad; uint64_t size; char name[BLK_NAME_MAX + 1]; };
+static inline struct blk_store *vol_store(const struct blk_vol *v)
+{
+	return (struct blk_store *)((char *)v->m - offsetof(struct blk_store, m));
+}
 
-void blk_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* -EROFS once the store has failed (I6), else 0. */
+static inline int store_writable(const struct blk_store *s)
+{
+	return s->failed ? -EROFS : 0;
+}
 
 /* store.c */
-int slot_alloc(struct blk_store *s, uint32_t *slot);
-void slot_unref(struct blk_store *s, uint32_t slot);
-/* Frees a slot that no durable state references: reusable at once. */
-void slot_recycle(struct blk_store *s, uint32_t slot);
 int slot_read(struct blk_store *s, uint32_t slot, void *buf);
-int slot_list_push(struct slot_list *l, uint32_t slot);
-int store_log(struct blk_store *s, uint32_t type, const void *p, uint32_t len);
+/* Logs a metadata change and applies it (I5); commits when the buffered
+ * records grow too large. */
+int store_change(struct blk_store *s, uint32_t type, const void *p, uint32_t len);
 int store_commit(struct blk_store *s);
 int store_checkpoint(struct blk_store *s);
-
-/* volume.c: changes shared by the write path and journal replay */
-int vol_apply(struct blk_store *s, uint32_t type, const void *p, uint32_t len);
-void map_set(struct blk_vol *v, uint64_t lba, uint32_t slot);
-struct blk_vol *vol_find(struct blk_store *s, const char *name);
-
-static inline bool slot_live(const struct blk_store *s, uint32_t slot)
-{
-	return slot && slot < s->nslots && (s->refs[slot] & REF_COUNT);
-}
 
 #endif

@@ -7,137 +7,10 @@
 #include <string.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#include "blk/hash.h"
 #include "blk/store_impl.h"
 
 static const uint8_t zeros[BLK_BS_MAX];
-
-bool blk_name_valid(const char *name)
-{
-	size_t n = strlen(name);
-
-	if (n == 0 || n > BLK_NAME_MAX || name[0] == '.' || name[0] == '-')
-		return false;
-	return strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
-}
-
-struct blk_vol *vol_find(struct blk_store *s, const char *name)
-{
-	for (uint32_t i = 0; i < s->nvols; i++)
-		if (s->vols[i] && !strcmp(s->vols[i]->name, name))
-			return s->vols[i];
-	return NULL;
-}
-
-void map_set(struct blk_vol *v, uint64_t lba, uint32_t slot)
-{
-	uint32_t old = v->map[lba];
-
-	if (slot)
-		v->s->refs[slot]++;	/* before the unref: slot may equal old */
-	v->map[lba] = slot;
-	slot_unref(v->s, old);
-}
-
-static struct blk_vol *vol_by_id(struct blk_store *s, uint32_t id)
-{
-	return id < s->nvols ? s->vols[id] : NULL;
-}
-
-static int vol_new(struct blk_store *s, const struct j_vol *r)
-{
-	uint64_t nblocks = (r->size + s->bs - 1) >> s->shift;
-
-	if (r->name[BLK_NAME_MAX] || !blk_name_valid(r->name) || !r->size ||
-	    nblocks > UINT32_MAX || vol_by_id(s, r->id))
-		return -EUCLEAN;
-	if (r->id >= s->nvols) {
-		struct blk_vol **vols = realloc(s->vols, (r->id + 1) * sizeof(*vols));
-		if (!vols)
-			return -ENOMEM;
-		memset(vols + s->nvols, 0, (r->id + 1 - s->nvols) * sizeof(*vols));
-		s->vols = vols;
-		s->nvols = r->id + 1;
-	}
-	struct blk_vol *v = calloc(1, sizeof(*v));
-	if (!v || !(v->map = calloc(nblocks ? nblocks : 1, sizeof(uint32_t)))) {
-		free(v);
-		return -ENOMEM;
-	}
-	v->s = s;
-	v->id = r->id;
-	v->flags = r->flags;
-	v->size = r->size;
-	v->nblocks = nblocks;
-	memcpy(v->name, r->name, sizeof(v->name));
-	s->vols[r->id] = v;
-	return 0;
-}
-
-static void vol_del(struct blk_store *s, struct blk_vol *v)
-{
-	for (uint32_t b = 0; b < v->nblocks; b++)
-		slot_unref(s, v->map[b]);
-	s->vols[v->id] = NULL;
-	free(v->map);
-	free(v);
-}
-
-/* Applies one metadata change; used live (then logged) and on replay. */
-int vol_apply(struct blk_store *s, uint32_t type, const void *p, uint32_t len)
-{
-	struct j_vol r;
-	struct j_map m;
-	struct j_trim t;
-	struct blk_vol *v, *src;
-
-	switch (type) {
-	case J_VOL_NEW:
-	case J_VOL_COPY:
-		if (len != sizeof(r))
-			return -EUCLEAN;
-		memcpy(&r, p, len);
-		src = vol_by_id(s, r.src);
-		if (type == J_VOL_COPY && !src)
-			return -EUCLEAN;
-		if (type == J_VOL_COPY)
-			r.size = src->size;
-		int err = vol_new(s, &r);
-		if (err || type == J_VOL_NEW)
-			return err;
-		v = s->vols[r.id];
-		memcpy(v->map, src->map, (size_t)v->nblocks * sizeof(uint32_t));
-		for (uint32_t b = 0; b < v->nblocks; b++)
-			if (v->map[b])
-				s->refs[v->map[b]]++;
-		return 0;
-	case J_VOL_DEL:
-		if (len != sizeof(r))
-			return -EUCLEAN;
-		memcpy(&r, p, len);
-		if (!(v = vol_by_id(s, r.id)))
-			return -EUCLEAN;
-		vol_del(s, v);
-		return 0;
-	case J_MAP:
-		if (len != sizeof(m))
-			return -EUCLEAN;
-		memcpy(&m, p, len);
-		if (!(v = vol_by_id(s, m.vol)) || m.lba >= v->nblocks || m.slot >= s->nslots)
-			return -EUCLEAN;
-		map_set(v, m.lba, m.slot);
-		return 0;
-	case J_TRIM:
-		if (len != sizeof(t))
-			return -EUCLEAN;
-		memcpy(&t, p, len);
-		if (!(v = vol_by_id(s, t.vol)) || t.lba > v->nblocks || t.count > v->nblocks - t.lba)
-			return -EUCLEAN;
-		for (uint64_t b = t.lba; b < t.lba + t.count; b++)
-			map_set(v, b, 0);
-		return 0;
-	}
-	return -EUCLEAN;
-}
 
 /* --- volume management ------------------------------------------------- */
 
@@ -148,7 +21,7 @@ static int check_new_name(struct blk_store *s, const char *name)
 			name, BLK_NAME_MAX);
 		return -EINVAL;
 	}
-	if (vol_find(s, name)) {
+	if (meta_vol(&s->m, name)) {
 		blk_err("'%s' already exists", name);
 		return -EEXIST;
 	}
@@ -157,10 +30,8 @@ static int check_new_name(struct blk_store *s, const char *name)
 
 static int vol_change(struct blk_store *s, uint32_t type, struct j_vol *r)
 {
-	int err = vol_apply(s, type, r, sizeof(*r));
+	int err = store_change(s, type, r, sizeof(*r));
 
-	if (!err)
-		err = store_log(s, type, r, sizeof(*r));
 	return err ? err : store_commit(s);
 }
 
@@ -168,12 +39,12 @@ int blk_vol_create(struct blk_store *s, const char *name, uint64_t size)
 {
 	pthread_rwlock_wrlock(&s->lock);
 	int err = check_new_name(s, name);
-	if (!err && (!size || ((size + s->bs - 1) >> s->shift) > UINT32_MAX)) {
+	if (!err && (!size || ((size + s->m.bs - 1) >> s->m.shift) > UINT32_MAX)) {
 		blk_err("volume size %llu: must be from 1 byte to 2^32 blocks", (unsigned long long)size);
 		err = -EINVAL;
 	}
 	if (!err) {
-		struct j_vol r = { .id = s->nvols, .size = size };
+		struct j_vol r = { .id = s->m.nvols, .size = size };
 		strcpy(r.name, name);
 		err = vol_change(s, J_VOL_NEW, &r);
 	}
@@ -183,7 +54,7 @@ int blk_vol_create(struct blk_store *s, const char *name, uint64_t size)
 
 static struct blk_vol *find_or_complain(struct blk_store *s, const char *name)
 {
-	struct blk_vol *v = vol_find(s, name);
+	struct blk_vol *v = meta_vol(&s->m, name);
 
 	if (!v)
 		blk_err("no volume or snapshot named '%s'", name);
@@ -196,7 +67,7 @@ int blk_vol_copy(struct blk_store *s, const char *srcname, const char *name, boo
 	struct blk_vol *src = find_or_complain(s, srcname);
 	int err = src ? check_new_name(s, name) : -ENOENT;
 	if (!err) {
-		struct j_vol r = { .id = s->nvols, .src = src->id, .flags = writable ? 0 : VOL_RO };
+		struct j_vol r = { .id = s->m.nvols, .src = src->id, .flags = writable ? 0 : VOL_RO };
 		strcpy(r.name, name);
 		err = vol_change(s, J_VOL_COPY, &r);
 	}
@@ -234,13 +105,13 @@ int blk_vol_open(struct blk_store *s, const char *name, struct blk_vol **out)
 
 void blk_vol_close(struct blk_vol *v)
 {
-	pthread_rwlock_wrlock(&v->s->lock);
+	pthread_rwlock_wrlock(&vol_store(v)->lock);
 	v->opens--;
-	pthread_rwlock_unlock(&v->s->lock);
+	pthread_rwlock_unlock(&vol_store(v)->lock);
 }
 
 uint64_t blk_vol_size(const struct blk_vol *v) { return v->size; }
-struct blk_store *blk_vol_store(const struct blk_vol *v) { return v->s; }
+struct blk_store *blk_vol_store(const struct blk_vol *v) { return vol_store(v); }
 bool blk_vol_readonly(const struct blk_vol *v) { return v->flags & VOL_RO; }
 
 /* --- I/O ----------------------------------------------------------------- */
@@ -252,9 +123,9 @@ static bool is_zero(const uint8_t *p, size_t n)
 
 static int verify(struct blk_vol *v, uint64_t lba, uint32_t slot, const void *data)
 {
-	struct blk_hash h = blk_hash128(data, v->s->bs);
+	struct blk_hash h = blk_hash128(data, v->m->bs);
 
-	if (blk_hash_eq(&h, &v->s->hashes[slot]))
+	if (blk_hash_eq(&h, &v->m->hashes[slot]))
 		return 0;
 	blk_err("volume %s: block %llu (data block %u) is corrupt: its content does not match its hash",
 		v->name, (unsigned long long)lba, slot);
@@ -272,27 +143,27 @@ static int read_block(struct blk_vol *v, uint64_t lba, uint8_t *buf)
 	uint32_t slot = v->map[lba];
 
 	if (!slot) {
-		memset(buf, 0, v->s->bs);
+		memset(buf, 0, v->m->bs);
 		return 0;
 	}
-	int err = slot_read(v->s, slot, buf);
+	int err = slot_read(vol_store(v), slot, buf);
 	return err ? err : verify(v, lba, slot, buf);
 }
 
 int blk_read(struct blk_vol *v, void *buf, uint64_t off, size_t len)
 {
-	struct blk_store *s = v->s;
+	struct blk_store *s = vol_store(v);
 	uint8_t *dst = buf, *bounce = NULL;
 	int err = check_range(v, off, len);
 
 	pthread_rwlock_rdlock(&s->lock);
 	while (!err && len) {
-		uint64_t lba = off >> s->shift;
-		size_t boff = off & (s->bs - 1), n = s->bs - boff < len ? s->bs - boff : len;
+		uint64_t lba = off >> s->m.shift;
+		size_t boff = off & (s->m.bs - 1), n = s->m.bs - boff < len ? s->m.bs - boff : len;
 		uint32_t slot = v->map[lba];
 
-		if (n < s->bs) {
-			if (!bounce && !(bounce = malloc(s->bs)))
+		if (n < s->m.bs) {
+			if (!bounce && !(bounce = malloc(s->m.bs)))
 				err = -ENOMEM;
 			if (!err)
 				err = read_block(v, lba, bounce);
@@ -303,16 +174,16 @@ int blk_read(struct blk_vol *v, void *buf, uint64_t off, size_t len)
 		} else {
 			/* Blocks written in sequence usually sit in sequence: one read. */
 			size_t k = 1;
-			while ((k + 1) * s->bs <= len && k < 256 && v->map[lba + k] == slot + k)
+			while ((k + 1) * s->m.bs <= len && k < 256 && v->map[lba + k] == slot + k)
 				k++;
-			n = k * s->bs;
-			ssize_t got = pread(s->datafd, dst, n, (off_t)slot << s->shift);
+			n = k * s->m.bs;
+			ssize_t got = pread(s->datafd, dst, n, (off_t)slot << s->m.shift);
 			if (got != (ssize_t)n) {
 				blk_err("volume %s: cannot read the data file", v->name);
 				err = -EIO;
 			}
 			for (size_t i = 0; i < k && !err; i++)
-				err = verify(v, lba + i, slot + i, dst + i * s->bs);
+				err = verify(v, lba + i, slot + i, dst + i * s->m.bs);
 		}
 		dst += n;
 		off += n;
@@ -325,7 +196,7 @@ int blk_read(struct blk_vol *v, void *buf, uint64_t off, size_t len)
 
 static bool same_bytes(struct blk_store *s, uint32_t slot, const void *data)
 {
-	return !slot_read(s, slot, s->scratch) && !memcmp(s->scratch, data, s->bs);
+	return !slot_read(s, slot, s->scratch) && !memcmp(s->scratch, data, s->m.bs);
 }
 
 /* A block of a write: its content and where it ends up. */
@@ -340,20 +211,20 @@ struct wblk {
 
 /* Finds an equal stored block; a hash match is only a candidate, the bytes
  * decide. Slots in the index without references are this batch's own,
- * not written yet: compare them in memory. */
+ * not written yet: compare them in memory (I8). */
 static uint32_t find_equal(struct blk_store *s, const struct wblk *b, size_t n, const struct wblk *w)
 {
 	size_t pos = 0;
 	uint32_t c;
 
-	while ((c = blk_index_next(&s->ix, &w->h, &pos))) {
-		if (s->refs[c] & REF_COUNT) {
+	while ((c = blk_index_next(&s->m.ix, &w->h, &pos))) {
+		if (s->m.refs[c] & REF_COUNT) {
 			if (same_bytes(s, c, w->src))
 				return c;
 			continue;
 		}
 		for (size_t i = 0; i < n; i++)
-			if (b[i].fresh && b[i].slot == c && !memcmp(b[i].src, w->src, s->bs))
+			if (b[i].fresh && b[i].slot == c && !memcmp(b[i].src, w->src, s->m.bs))
 				return c;
 	}
 	return 0;
@@ -361,13 +232,9 @@ static uint32_t find_equal(struct blk_store *s, const struct wblk *b, size_t n, 
 
 static void unwind(struct blk_store *s, struct wblk *b, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
-		if (!b[i].fresh)
-			continue;
-		if (s->refs[b[i].slot] & REF_INDEXED)
-			blk_index_remove(&s->ix, b[i].slot);
-		slot_recycle(s, b[i].slot);
-	}
+	for (size_t i = 0; i < n; i++)
+		if (b[i].fresh)
+			meta_drop(&s->m, b[i].slot);
 }
 
 static int cmp_slot(const void *a, const void *b)
@@ -392,11 +259,11 @@ static int write_fresh(struct blk_store *s, const struct wblk *b, size_t n)
 	for (size_t i = 0; i < nf;) {
 		size_t k = i;
 		do {
-			iov[k - i] = (struct iovec){ (void *)f[k]->src, s->bs };
+			iov[k - i] = (struct iovec){ (void *)f[k]->src, s->m.bs };
 			k++;
 		} while (k < nf && f[k]->slot == f[k - 1]->slot + 1);
-		ssize_t len = (ssize_t)(k - i) << s->shift;
-		ssize_t r = pwritev(s->datafd, iov, k - i, (off_t)f[i]->slot << s->shift);
+		ssize_t len = (ssize_t)(k - i) << s->m.shift;
+		ssize_t r = pwritev(s->datafd, iov, k - i, (off_t)f[i]->slot << s->m.shift);
 		if (r != len) {
 			int err = r < 0 ? -errno : -ENOSPC;
 			blk_err("cannot write the data file: %s", strerror(-err));
@@ -409,29 +276,32 @@ static int write_fresh(struct blk_store *s, const struct wblk *b, size_t n)
 }
 
 /* Points blocks lba .. lba+n-1 at their new content, sharing equal blocks;
- * all or nothing. The caller holds the write lock. */
+ * all or nothing until the records are logged (then only a failed store or
+ * no memory stops it halfway). The caller holds the write lock. */
 static int install(struct blk_vol *v, uint64_t lba, struct wblk *b, size_t n)
 {
-	struct blk_store *s = v->s;
-	int err = 0;
+	struct blk_store *s = vol_store(v);
+	int err = store_writable(s);	/* I6: not even data */
 
+	if (err)
+		return err;
 	for (size_t i = 0; i < n && !err; i++) {
 		struct wblk *w = &b[i];
 		uint32_t old = v->map[lba + i];
 		w->fresh = false;
 		w->slot = 0;
 		if (w->zero)
-			continue;
-		if (old && blk_hash_eq(&s->hashes[old], &w->h) && same_bytes(s, old, w->src))
+			continue;	/* I3 */
+		if (old && blk_hash_eq(&s->m.hashes[old], &w->h) && same_bytes(s, old, w->src))
 			w->slot = old;
 		else if (s->dedup == BLK_DEDUP_INLINE)
 			w->slot = find_equal(s, b, i, w);
-		if (w->slot || (err = slot_alloc(s, &w->slot)))
+		if (w->slot || (err = meta_alloc(&s->m, &w->slot)))
 			continue;
 		w->fresh = true;
-		s->hashes[w->slot] = w->h;
-		if (s->dedup == BLK_DEDUP_INLINE && !blk_index_insert(&s->ix, w->slot))
-			s->refs[w->slot] |= REF_INDEXED;
+		s->m.hashes[w->slot] = w->h;
+		if (s->dedup == BLK_DEDUP_INLINE && !blk_index_insert(&s->m.ix, w->slot))
+			s->m.refs[w->slot] |= REF_INDEXED;
 	}
 	if (!err)
 		err = write_fresh(s, b, n);
@@ -443,11 +313,9 @@ static int install(struct blk_vol *v, uint64_t lba, struct wblk *b, size_t n)
 		struct j_slot r = { .slot = b[i].slot, .hash = b[i].h };
 		struct j_map m = { .vol = v->id, .slot = b[i].slot, .lba = lba + i };
 		if (b[i].fresh)
-			err = store_log(s, J_SLOT, &r, sizeof(r));
-		if (!err && v->map[lba + i] != b[i].slot) {
-			map_set(v, lba + i, b[i].slot);
-			err = store_log(s, J_MAP, &m, sizeof(m));
-		}
+			err = store_change(s, J_SLOT, &r, sizeof(r));
+		if (!err && v->map[lba + i] != b[i].slot)
+			err = store_change(s, J_MAP, &m, sizeof(m));
 	}
 	return err;
 }
@@ -471,33 +339,33 @@ static int check_writable(struct blk_vol *v, uint64_t off, uint64_t len)
 
 int blk_write(struct blk_vol *v, const void *buf, uint64_t off, size_t len, unsigned flags)
 {
-	struct blk_store *s = v->s;
+	struct blk_store *s = vol_store(v);
 	const uint8_t *src = buf;
 	int err = check_writable(v, off, len);
 	struct wblk b[WBATCH];
 
 	while (!err && len) {
-		uint64_t lba = off >> s->shift;
-		size_t boff = off & (s->bs - 1), n;
+		uint64_t lba = off >> s->m.shift;
+		size_t boff = off & (s->m.bs - 1), n;
 
-		if (boff || len < s->bs) {
+		if (boff || len < s->m.bs) {
 			/* Partial block: read, modify, write, all under the lock. */
-			n = s->bs - boff < len ? s->bs - boff : len;
+			n = s->m.bs - boff < len ? s->m.bs - boff : len;
 			pthread_rwlock_wrlock(&s->lock);
 			err = read_block(v, lba, s->rmw);
 			if (!err) {
 				memcpy(s->rmw + boff, src, n);
-				prepare(&b[0], s->rmw, s->bs);
+				prepare(&b[0], s->rmw, s->m.bs);
 				err = install(v, lba, b, 1);
 			}
 		} else {
 			/* Whole blocks: hash outside the lock, it is the expensive part. */
-			size_t nb = len >> s->shift < WBATCH ? len >> s->shift : WBATCH;
+			size_t nb = len >> s->m.shift < WBATCH ? len >> s->m.shift : WBATCH;
 			for (size_t i = 0; i < nb; i++)
-				prepare(&b[i], src + (i << s->shift), s->bs);
+				prepare(&b[i], src + (i << s->m.shift), s->m.bs);
 			pthread_rwlock_wrlock(&s->lock);
 			err = install(v, lba, b, nb);
-			n = nb << s->shift;
+			n = nb << s->m.shift;
 		}
 		pthread_rwlock_unlock(&s->lock);
 		src += n;
@@ -509,24 +377,22 @@ int blk_write(struct blk_vol *v, const void *buf, uint64_t off, size_t len, unsi
 
 int blk_trim(struct blk_vol *v, uint64_t off, uint64_t len, unsigned flags)
 {
-	struct blk_store *s = v->s;
+	struct blk_store *s = vol_store(v);
 	int err = check_writable(v, off, len);
-	uint64_t first = (off + s->bs - 1) >> s->shift, end = (off + len) >> s->shift;
+	uint64_t first = (off + s->m.bs - 1) >> s->m.shift, end = (off + len) >> s->m.shift;
 
 	if (err || !len)
 		return err;
 	if (first >= end)	/* inside one block */
 		return blk_write(v, zeros, off, len, flags);
-	if (off < first << s->shift)
-		err = blk_write(v, zeros, off, (first << s->shift) - off, 0);
-	if (!err && off + len > end << s->shift)
-		err = blk_write(v, zeros, end << s->shift, off + len - (end << s->shift), 0);
+	if (off < first << s->m.shift)
+		err = blk_write(v, zeros, off, (first << s->m.shift) - off, 0);
+	if (!err && off + len > end << s->m.shift)
+		err = blk_write(v, zeros, end << s->m.shift, off + len - (end << s->m.shift), 0);
 	if (!err) {
 		pthread_rwlock_wrlock(&s->lock);
 		struct j_trim t = { .vol = v->id, .lba = first, .count = end - first };
-		for (uint64_t b = first; b < end; b++)
-			map_set(v, b, 0);
-		err = store_log(s, J_TRIM, &t, sizeof(t));
+		err = store_change(s, J_TRIM, &t, sizeof(t));
 		pthread_rwlock_unlock(&s->lock);
 	}
 	return !err && (flags & BLK_FUA) ? blk_flush(s) : err;

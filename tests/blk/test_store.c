@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "blk/hash.h"
 #include "blk/store_impl.h"
 #include "tests/blk/blk_test.h"
 
@@ -176,9 +177,9 @@ Test(store, hash_collision_does_not_share)
 	pattern(b, 11, 0);
 	cr_assert_eq(blk_write(v, a, 0, BS, 0), 0);
 	uint32_t slot = v->map[0];
-	blk_index_remove(&st->ix, slot);
-	st->hashes[slot] = blk_hash128(b, BS);
-	blk_index_insert(&st->ix, slot);
+	blk_index_remove(&st->m.ix, slot);
+	st->m.hashes[slot] = blk_hash128(b, BS);
+	blk_index_insert(&st->m.ix, slot);
 	cr_assert_eq(blk_write(v, b, BS, BS, 0), 0);
 	cr_expect_neq(v->map[1], slot);
 	cr_assert_eq(blk_read(v, out, BS, BS), 0);
@@ -226,8 +227,8 @@ Test(store, clones_share_blocks_copy_on_write_and_refcounts)
 	pattern(blk, 2, 5);
 	cr_assert_eq(blk_write(c, blk, 5 * BS, BS, 0), 0);
 	cr_expect_eq(stats().unique_blocks, 65);
-	cr_expect_eq(st->refs[c->map[0]] & REF_COUNT, 3);
-	cr_expect_eq(st->refs[c->map[5]] & REF_COUNT, 1);
+	cr_expect_eq(st->m.refs[c->map[0]] & REF_COUNT, 3);
+	cr_expect_eq(st->m.refs[c->map[5]] & REF_COUNT, 1);
 	struct blk_vol *s = vol("snap");
 	cr_assert_eq(blk_read(s, out, 5 * BS, BS), 0);
 	cr_expect(has_pattern(out, 1, 5));
@@ -291,12 +292,12 @@ Test(store, freed_space_is_reused_and_returned)
 	cr_assert_eq(blk_flush(st), 0);
 	cr_expect_lt(data_disk_bytes(), full / 8, "trim returned %lu of %lu bytes",
 		     (unsigned long)(full - data_disk_bytes()), (unsigned long)full);
-	uint32_t high = st->nslots;
+	uint32_t high = st->m.nslots;
 	for (int i = 0; i < 1024; i++) {
 		pattern(blk, 2, i);
 		cr_assert_eq(blk_write(v, blk, (uint64_t)i * BS, BS, 0), 0);
 	}
-	cr_expect_eq(st->nslots, high, "new blocks reuse freed slots");
+	cr_expect_eq(st->m.nslots, high, "new blocks reuse freed slots");
 	/* Overwrites free the old blocks too. */
 	for (int i = 0; i < 1024; i++) {
 		pattern(blk, 3, i);
@@ -384,7 +385,7 @@ Test(store, fsck_repairs_reference_leaks)
 
 	pattern(blk, 1, 0);
 	cr_assert_eq(blk_write(v, blk, 0, BS, 0), 0);
-	st->refs[v->map[0]] += 2;	/* as if two references had leaked */
+	st->m.refs[v->map[0]] += 2;	/* as if two references had leaked */
 	blk_vol_close(v);
 	reopen();
 	struct blk_fsck r;

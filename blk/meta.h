@@ -1,0 +1,128 @@
+/*
+ * The store's metadata in memory, the bottom layer (see the diagram in
+ * blk/store_impl.h): the slot table (hash and reference count of each
+ * stored block), the slot allocation lists, and the volumes with their
+ * maps. It knows no files: every change the journal records is made by
+ * meta_apply(), live after the store has logged it and on replay (I5).
+ *
+ * A block lives in a slot of the data file; slot 0 means "all zeros" (I3).
+ * A volume keeps a flat map from block number to slot, so a read costs the
+ * same at any snapshot depth.
+ *
+ * Journal record payloads (their framing is described in blk/journal.c).
+ * Integers are little-endian (host order: the store is only built for
+ * x86-64), every field is naturally aligned and the structs below have no
+ * implicit padding (asserted); the pad fields are written as zero.
+ *
+ *   J_SLOT = 1, 24 bytes: slot now holds a block with this hash, unmapped
+ *      0  u32  slot        1 .. 2^32-1; a slot beyond the table grows it
+ *      4  u32  pad
+ *      8  u64  hash.lo     XXH3-128 of the whole block, default secret,
+ *     16  u64  hash.hi     no seed (blk_hash128)
+ *   J_MAP = 2, 16 bytes: block lba of volume vol now reads slot (0: zeros)
+ *      0  u32  vol         volume id
+ *      4  u32  slot
+ *      8  u64  lba         block number in the volume
+ *   J_TRIM = 3, 24 bytes: blocks lba .. lba+count-1 of vol become zeros
+ *      0  u32  vol
+ *      4  u32  pad
+ *      8  u64  lba
+ *     16  u64  count
+ *   J_VOL_NEW = 4, J_VOL_COPY = 5, J_VOL_DEL = 6: struct j_vol, 88 bytes
+ *      0  u32  id          index in the volume table (never reused)
+ *      4  u32  src         J_VOL_COPY: id of the volume copied
+ *      8  u32  flags       VOL_RO (1): a read-only snapshot
+ *     12  u32  pad
+ *     16  u64  size        bytes; a copy takes its source's, J_VOL_DEL
+ *                          uses only id
+ *     24  char name[64]    NUL-terminated and NUL-padded
+ * The checkpoint (blk/checkpoint.c) reuses struct j_vol for its volumes.
+ */
+#ifndef BEYOND_BLK_META_H
+#define BEYOND_BLK_META_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "blk/index.h"
+#include "blk/store.h"
+
+#define VOL_RO 1u
+
+/* refs[slot]: reference count and flags. */
+#define REF_INDEXED 0x80000000u	/* slot is in the hash index (I8) */
+#define REF_NEW     0x40000000u	/* allocated since the last commit (I2) */
+#define REF_SPARE   0x20000000u	/* free, but its block is still on disk (I9) */
+#define REF_COUNT   0x1fffffffu
+
+enum { J_SLOT = 1, J_MAP, J_TRIM, J_VOL_NEW, J_VOL_COPY, J_VOL_DEL };
+struct j_slot { uint32_t slot, pad; struct blk_hash hash; };
+struct j_map { uint32_t vol, slot; uint64_t lba; };
+struct j_trim { uint32_t vol, pad; uint64_t lba, count; };
+struct j_vol { uint32_t id, src, flags, pad; uint64_t size; char name[BLK_NAME_MAX + 1]; };
+_Static_assert(sizeof(struct j_slot) == 24 && sizeof(struct j_map) == 16 &&
+	       sizeof(struct j_trim) == 24 && sizeof(struct j_vol) == 88, "journal payload layout");
+
+struct blk_meta;
+
+struct blk_vol {
+	struct blk_meta *m;
+	uint32_t id, flags, nblocks, opens;
+	uint64_t size;
+	char name[BLK_NAME_MAX + 1];
+	uint32_t *map;
+};
+
+struct slot_list {
+	uint32_t *v;
+	size_t n, cap;
+};
+
+struct blk_meta {
+	uint32_t bs;
+	unsigned shift;			/* log2(bs) */
+
+	struct blk_hash *hashes;	/* slot table: hash ... */
+	uint32_t *refs;			/* ... and flags | count */
+	uint32_t nslots, slotcap;	/* slots 1 .. nslots-1 exist */
+	struct slot_list free, pending;
+	struct slot_list fresh;		/* REF_NEW slots */
+	struct slot_list spare;		/* REF_SPARE slots (and stale entries) */
+	size_t allocs;			/* slots allocated since the last commit */
+	struct blk_index ix;
+
+	struct blk_vol **vols;		/* by id; NULL once removed */
+	uint32_t nvols;
+};
+
+int meta_init(struct blk_meta *m, uint32_t bs);
+void meta_release(struct blk_meta *m);
+/* Makes room for slots 0 .. n-1 in the slot table. */
+int meta_reserve(struct blk_meta *m, uint32_t n);
+
+/* Applies one journal record. On failure (-EUCLEAN: the record does not
+ * fit the metadata; -ENOMEM) nothing the journal describes has changed. */
+int meta_apply(struct blk_meta *m, uint32_t type, const void *p, uint32_t len);
+
+/* Takes a free slot for a new block (I2); it is REF_NEW and unreferenced. */
+int meta_alloc(struct blk_meta *m, uint32_t *slot);
+/* Frees a slot that has no references left, or a slot from meta_alloc()
+ * that was never logged. */
+void meta_drop(struct blk_meta *m, uint32_t slot);
+/* Called once the journal holds every change so far: new slots become
+ * ordinary ones, pending slots free and spare. Returns the number of slots
+ * allocated since the previous call. */
+size_t meta_committed(struct blk_meta *m);
+/* Rebuilds the free list and the index from the counts and flags alone. */
+int meta_rebuild(struct blk_meta *m);
+
+struct blk_vol *meta_vol(const struct blk_meta *m, const char *name);
+int slot_list_push(struct slot_list *l, uint32_t slot);
+void slots_sort(uint32_t *v, size_t n);
+
+static inline bool slot_live(const struct blk_meta *m, uint32_t slot)
+{
+	return slot && slot < m->nslots && (m->refs[slot] & REF_COUNT);
+}
+
+#endif
