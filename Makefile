@@ -82,7 +82,8 @@ $(BUILD)/glibc/%.o: %.c | $(KINC)/.ok
 .SECONDEXPANSION:
 $(BUILD)/tests/%.crit: $$(wildcard tests/$$*/*.c) $(LIB_OBJS) $(BUILD)/mon/builtin_guests.o $(WORKLOAD_OBJS)
 	@mkdir -p $(dir $@)
-	$(TEST_CC) $(CFLAGS) -isystem $(KINC) -pthread -no-pie -o $@ $(filter %.c %.o,$^) -lcriterion
+	$(TEST_CC) $(CFLAGS) -isystem $(KINC) -pthread -no-pie -o $@ $(wildcard tests/$*/*.c) \
+		$(LIB_OBJS) $(BUILD)/mon/builtin_guests.o $(WORKLOAD_OBJS) -lcriterion
 
 TEST_BINS := $(CRIT_DIRS:%=$(BUILD)/tests/%.crit)
 

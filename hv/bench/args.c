@@ -3,8 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "hv/bench/bench.h"
-#include "hv/commands.h"
-#include "hv/options.h"
+#include "hv/cli/cli.h"
 
 void bench_args_init(struct bench_args *a, const char *usage)
 {

@@ -184,7 +184,7 @@ int bench_parse_uint(const struct bench_args *a, const char *opt, const char *ar
 /* Comma-separated items, each handed to item(); `what` names them in the error. */
 int bench_parse_list(const struct bench_args *a, const char *what, const char *arg,
 		     int (*item)(const char *tok, void *ctx), void *ctx);
-/* A list of sizes ("16M,1G", hv/options.h parse_size) of at least min, powers of two if pow2, appended to sizes[*n < max]. */
+/* A list of sizes ("16M,1G", hv/cli/cli.h parse_size) of at least min, powers of two if pow2, appended to sizes[*n < max]. */
 int bench_parse_sizes(const struct bench_args *a, const char *arg, uint64_t min, int pow2, uint64_t *sizes,
 		      unsigned max, unsigned *n);
 

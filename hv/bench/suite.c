@@ -1,7 +1,7 @@
 /* The benchmarks `beyond bench NAME` knows: one row each. */
 #include <string.h>
 #include "hv/bench/bench.h"
-#include "hv/commands.h"
+#include "hv/cli/cli.h"
 
 static const struct bench_suite {
 	const char *name;

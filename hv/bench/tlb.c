@@ -12,12 +12,12 @@
 #include <unistd.h>
 #include "guest-runtime/workloads/tlb.h"
 #include "hv/bench/tlb.h"
-#include "hv/commands.h"
+#include "hv/cli/cli.h"
 #include "hv/guests.h"
 #include "hv/kvm.h"
-#include "hv/options.h"
-#include "hv/range.h"
+#include "mm/range.h"
 #include "hv/vm.h"
+#include "mm/hugetlb_pool.h"
 #include "mm/pagetable.h"
 
 /* Room for the image, stacks, page tables and the workloads' scratch beside the largest working set. */
@@ -232,7 +232,7 @@ static int item_workload(const char *t, void *o)
 static int item_guest_pages(const char *t, void *o)
 {
 	uint64_t p;
-	if (parse_guest_pages(t, &p))
+	if (guest_pages_parse(t, &p))
 		return -1;
 	((struct selection *)o)->guest_pages |= p == PT_4K ? 1 : p == PT_2M ? 2 : 4;
 	return 0;
@@ -293,12 +293,12 @@ static void reserve_pools(struct tlb_bench *b, long added[HOST_PAGES_COUNT])
 				need = ram_for(b, &b->configs[i]);
 		if (need == 0)
 			continue;
-		added[h] = guest_mem_pool_reserve(h, need);
+		added[h] = hugetlb_pool_reserve(h, need);
 		if (added[h] < 0 && drop_page_cache() == 0) {
 			/* Page cache scattered over RAM is what usually keeps a GiB from being free. */
 			fprintf(stderr, "bench tlb: dropped the clean page cache to find %s pages\n",
 				host_pages_name(h));
-			added[h] = guest_mem_pool_reserve(h, need);
+			added[h] = hugetlb_pool_reserve(h, need);
 		}
 		if (added[h] < 0)
 			fprintf(stderr, "bench tlb: could not reserve %s pages up front; runs will try again\n",
@@ -405,7 +405,7 @@ int bench_tlb_main(int argc, char **argv)
 	fflush(stdout);
 	run_matrix(&b, &kvm);
 	for (int h = 0; h < HOST_PAGES_COUNT; h++)
-		guest_mem_pool_release(h, pool_added[h]);
+		hugetlb_pool_release(h, pool_added[h]);
 
 	tlb_report_table(&b);
 	int status = tlb_report_json(&b, &out);

@@ -4,7 +4,7 @@
 #include <string.h>
 #include "guest-runtime/workloads/tlb.h"
 #include "hv/bench/tlb.h"
-#include "hv/options.h"
+#include "hv/cli/cli.h"
 #include "mm/pagetable.h"
 
 int tlb_stats(const struct tlb_config *c, unsigned w, unsigned s, struct bench_stats *st)

@@ -4,7 +4,7 @@
 #include <string.h>
 #include "blk/blk_cli.h"
 #include "guest-runtime/abi.h"
-#include "hv/bench/tlb.h"
+#include "hv/bench/bench.h"
 #include "hv/cli/cli.h"
 #include "hv/guests.h"
 #include "mm/hugetlb_pool.h"
@@ -12,7 +12,6 @@
 #define BEYOND_VERSION "0.1"
 
 static int cmd_guests(int argc, char **argv);
-static int cmd_bench(int argc, char **argv);
 static int cmd_version(int argc, char **argv);
 static int cmd_help(int argc, char **argv);
 
@@ -24,7 +23,7 @@ static const struct command {
 } commands[] = {
 	{ "run", "[OPTIONS] GUEST [ARGS...]", "run a guest (beyond run --help)", cmd_run },
 	{ "guests", "", "list the built-in guests", cmd_guests },
-	{ "bench", "SUITE [OPTIONS]", "run a benchmark: tlb, blk", cmd_bench },
+	{ "bench", "SUITE [OPTIONS]", "run a benchmark (beyond bench --help)", bench_main },
 	{ "blk", "SUBCOMMAND ...", "manage deduplicated disks (beyond blk --help)", blk_cli_main },
 	{ "version", "", "print version and guest ABI version", cmd_version },
 	{ "help", "", "this text", cmd_help },
@@ -50,15 +49,6 @@ static int cmd_guests(int argc, char **argv)
 	for (uint64_t i = 0; i < builtin_guest_count; i++)
 		printf("%-10s %s\n", builtin_guests[i].name, builtin_guests[i].description);
 	return 0;
-}
-
-static int cmd_bench(int argc, char **argv)
-{
-	if (argc >= 2 && strcmp(argv[1], "tlb") == 0)
-		return bench_tlb_main(argc - 1, argv + 1);
-	if (argc >= 2 && strcmp(argv[1], "blk") == 0)
-		return blk_bench_main(argc - 1, argv + 1);
-	return usage_error(usage(), "bench: name a suite (tlb, blk)");
 }
 
 static int cmd_version(int argc, char **argv)
