@@ -16,6 +16,7 @@
 #include <stddef.h>
 
 struct vm;
+struct stats_out;
 
 struct module_option {
 	const char *name;            /* long option, without "--"; NULL ends the list */
@@ -30,8 +31,10 @@ struct module {
 	int (*check_option)(const char *name, const char *value, char *err, size_t errlen);
 	/* Per VM, once RAM, page tables and vCPUs exist, before the vCPUs start. */
 	int (*setup)(struct vm *vm, char *err, size_t errlen);
-	/* Per VM, after the vCPUs stopped; also after a failed setup of any module. */
+	/* Per VM, after the vCPUs stopped; also after its own failed setup. */
 	void (*teardown)(struct vm *vm);
+	/* Its per-VM counters, with the stats_*() calls of hv/stats.h; may be NULL. */
+	void (*stats)(struct vm *vm, struct stats_out *out);
 };
 
 #define MODULE_REGISTER(m)                                                              \

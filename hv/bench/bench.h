@@ -29,6 +29,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <time.h>
+#include "hv/json.h"
 
 /* --- statistics (stats.c) ----------------------------------------------- */
 
@@ -42,33 +43,6 @@ struct bench_stats {
 
 /* Summarises n samples (v is left as it is); 0 with *st zeroed when n is 0 or above BENCH_MAX_SAMPLES. */
 int bench_stats(const double *v, unsigned n, struct bench_stats *st);
-
-/* --- streaming JSON writer (json.c) ---------------------------------------- */
-
-#define JSON_MAX_DEPTH 16
-
-/*
- * Values and containers take their key first: NULL inside arrays and for the
- * outermost container. A container opened with `lines` set puts each member
- * on a line of its own; otherwise members follow on one line. Closing the
- * outermost container ends the document with a newline.
- */
-struct json {
-	FILE *f;
-	unsigned depth;
-	uint32_t is_array, lines, has_members;  /* bit d: the container at depth d */
-};
-
-void json_start(struct json *j, FILE *f);
-void json_object(struct json *j, const char *key, int lines);
-void json_array(struct json *j, const char *key, int lines);
-void json_end(struct json *j);
-void json_str(struct json *j, const char *key, const char *s);
-void json_num(struct json *j, const char *key, double v, int decimals);  /* NaN, inf: null */
-void json_int(struct json *j, const char *key, long long v);
-void json_uint(struct json *j, const char *key, unsigned long long v);
-void json_bool(struct json *j, const char *key, int v);
-void json_null(struct json *j, const char *key);
 
 /* --- "did the configuration really happen" (check.c) ----------------------- */
 

@@ -1,6 +1,6 @@
 /* A streaming JSON writer: nesting, numbers, and strings escaped as RFC 8259 asks. */
 #include <math.h>
-#include "hv/bench/bench.h"
+#include "hv/json.h"
 
 void json_start(struct json *j, FILE *f)
 {
