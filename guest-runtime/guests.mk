@@ -2,6 +2,8 @@
 # guest-runtime/guests/*.c, embedded into the monitor as built-in guests.
 
 BOOT_OBJS := $(patsubst boot/%.asm,$(BUILD)/guest/boot/%.o,$(wildcard boot/*.asm))
+# The numbers of guest-runtime/abi.h, as nasm %defines for boot/*.asm.
+ABI_INC := $(BUILD)/guest/abi.inc
 # The runtime is an archive: a guest links only the pieces it uses.
 RT_LIB := $(BUILD)/guest/libbeyond-rt.a
 RT_SRCS := $(wildcard guest-runtime/*.c guest-runtime/workloads/*.c)
@@ -12,9 +14,15 @@ GUEST_SRCS := $(wildcard guest-runtime/guests/*.c)
 GUEST_NAMES := $(basename $(notdir $(GUEST_SRCS)))
 GUEST_ELFS := $(GUEST_NAMES:%=$(BUILD)/guests/%.elf)
 
-$(BUILD)/guest/boot/%.o: boot/%.asm
+$(BUILD)/guest/abi_inc: $(BUILD)/mon/boot/abi_inc.o
+	$(CC) $(LDFLAGS) -o $@ $<
+
+$(ABI_INC): $(BUILD)/guest/abi_inc
+	$< >$@
+
+$(BUILD)/guest/boot/%.o: boot/%.asm $(ABI_INC)
 	@mkdir -p $(dir $@)
-	$(NASM) -f elf64 -o $@ $<
+	$(NASM) -f elf64 -I $(dir $(ABI_INC)) -o $@ $<
 
 $(BUILD)/guest/rt/%.o: guest-runtime/%.c
 	@mkdir -p $(dir $@)
