@@ -33,6 +33,7 @@ HV_SRCS := $(wildcard hv/*.c) $(wildcard mm/*.c)
 include blk/blk.mk
 include tests/nested/nested.mk
 include guest-runtime/guests.mk
+include tests/guests/guests.mk
 
 MON_SRCS := $(HV_SRCS) $(BLK_SRCS)
 MON_OBJS := $(MON_SRCS:%.c=$(BUILD)/mon/%.o)
