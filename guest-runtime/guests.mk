@@ -1,5 +1,6 @@
 # Guest images: boot/ stubs + guest-runtime/ linked with linker.ld, one per
 # guest-runtime/guests/*.c, embedded into the monitor as built-in guests.
+# A user's own guest: make guest SRC='a.c b.c' OUT=a.elf
 
 BOOT_OBJS := $(patsubst boot/%.asm,$(BUILD)/guest/boot/%.o,$(wildcard boot/*.asm))
 # The numbers of guest-runtime/abi.h, as nasm %defines for boot/*.asm.
@@ -16,12 +17,14 @@ GUEST_ELFS := $(GUEST_NAMES:%=$(BUILD)/guests/%.elf)
 
 # Every guest image links these.
 GUEST_LINK_DEPS := $(BOOT_OBJS) $(RT_LIB) linker.ld
-# Kept, not deleted as intermediates: no rebuild after the .d files name them.
+# Not intermediates: boot objects serve hand links too, and a deleted guest
+# object would be rebuilt as soon as its .d file names it.
 .SECONDARY: $(BOOT_OBJS) $(GUEST_SRCS:guest-runtime/%.c=$(BUILD)/guest/rt/%.o)
-# guest_link OUT,OBJECTS
+# guest_link OUT,INPUTS[,CFLAGS]: INPUTS are objects, or sources when CFLAGS are given.
 guest_link = $(GUEST_CC) $(3) $(GUEST_LDFLAGS) -o $(1) $(BOOT_OBJS) $(2) $(RT_LIB) -lgcc
 
 $(BUILD)/guest/abi_inc: $(BUILD)/mon/boot/abi_inc.o
+	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $<
 
 $(ABI_INC): $(BUILD)/guest/abi_inc
@@ -42,6 +45,17 @@ $(RT_LIB): $(RT_OBJS)
 $(BUILD)/guests/%.elf: $(BUILD)/guest/rt/guests/%.o $(GUEST_LINK_DEPS)
 	@mkdir -p $(dir $@)
 	$(call guest_link,$@,$<)
+
+# A user's guest in one step (SRC and OUT relative to this directory, or
+# absolute): no dependency files, as the sources may live anywhere.
+ifneq ($(filter guest,$(MAKECMDGOALS)),)
+ifeq ($(and $(SRC),$(OUT)),)
+$(error usage: make guest SRC='main.c ...' OUT=guest.elf)
+endif
+endif
+guest: $(GUEST_LINK_DEPS)
+	@mkdir -p $(dir $(OUT))
+	$(call guest_link,$(OUT),$(SRC),$(filter-out -MMD -MP,$(GUEST_CFLAGS)))
 
 # guest_table PREFIX,SRCDIR,ELFDIR,NAMES: writes $@, a nasm table
 # PREFIX_guests[] / PREFIX_guest_count of struct builtin_guest (hv/guests.h):
@@ -66,3 +80,5 @@ $(BUILD)/mon/builtin_guests.asm: $(GUEST_ELFS) $(GUEST_SRCS) guest-runtime/guest
 
 $(BUILD)/%_guests.o: $(BUILD)/%_guests.asm
 	$(NASM) -f elf64 -o $@ $<
+
+.PHONY: guest
