@@ -37,6 +37,7 @@ BENCH_SRCS := $(wildcard hv/bench/*.c)
 include blk/blk.mk
 include tests/nested/nested.mk
 include guest-runtime/guests.mk
+include tests/guests/guests.mk
 
 MON_SRCS := $(CORE_SRCS) $(CLI_SRCS) $(BENCH_SRCS) $(BLK_SRCS)
 MON_OBJS := $(MON_SRCS:%.c=$(BUILD)/mon/%.o)

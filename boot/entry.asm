@@ -3,8 +3,7 @@
 bits 64
 default rel
 
-%define BEYOND_ABI_VERSION 2
-%define BEYOND_NOTE_TYPE 0x62796e64
+%include "abi.inc"
 
 extern beyond_start
 extern exception_handlers
@@ -19,10 +18,11 @@ _start:
 	jmp .hang
 
 section .note.beyond note alloc noexec nowrite align=4
-	dd 7                    ; namesz: "beyond\0"
-	dd 16                   ; descsz: struct beyond_note
+	dd BEYOND_NOTE_NAMESZ
+	dd BEYOND_NOTE_DESCSZ
 	dd BEYOND_NOTE_TYPE
-	db "beyond", 0, 0
-	dd BEYOND_ABI_VERSION
+	db BEYOND_NOTE_NAME, 0
+	align 4, db 0
+	dd BEYOND_ABI_VERSION   ; struct beyond_note
 	dd 0
 	dq exception_handlers

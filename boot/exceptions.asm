@@ -6,7 +6,7 @@
 bits 64
 default rel
 
-%define HC_FAULT_PORT (0x500 + 3)
+%include "abi.inc"
 
 section .text
 %assign v 0
@@ -24,9 +24,9 @@ stub_ %+ v:
 ; where ss is: vector, error_code, rip, cs, rflags, rsp, cr2.
 fault_common:
 	mov rax, cr2
-	mov [rsp + 48], rax
+	mov [rsp + BEYOND_HC_FAULT_CR2], rax
 	mov rax, rsp
-	mov dx, HC_FAULT_PORT
+	mov dx, BEYOND_HC_FAULT_PORT
 	out dx, eax
 .hang:
 	jmp .hang

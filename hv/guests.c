@@ -1,10 +1,15 @@
 #include <string.h>
 #include "hv/guests.h"
 
+const struct builtin_guest *guest_table_find(const struct builtin_guest *table, uint64_t count, const char *name)
+{
+	for (uint64_t i = 0; i < count; i++)
+		if (strcmp(table[i].name, name) == 0)
+			return &table[i];
+	return NULL;
+}
+
 const struct builtin_guest *builtin_guest_find(const char *name)
 {
-	for (uint64_t i = 0; i < builtin_guest_count; i++)
-		if (strcmp(builtin_guests[i].name, name) == 0)
-			return &builtin_guests[i];
-	return NULL;
+	return guest_table_find(builtin_guests, builtin_guest_count, name);
 }

@@ -14,6 +14,8 @@ struct builtin_guest {
 extern const struct builtin_guest builtin_guests[];
 extern const uint64_t builtin_guest_count;
 
+/* In any generated table: the monitor's, or a test binary's own. */
+const struct builtin_guest *guest_table_find(const struct builtin_guest *table, uint64_t count, const char *name);
 const struct builtin_guest *builtin_guest_find(const char *name);
 
 #endif

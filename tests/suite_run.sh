@@ -1,22 +1,27 @@
 #!/usr/bin/env bash
 # Integration tests of `beyond run`: built-in guests, every page-size
-# combination, hostile guests and broken images.
+# combination, hostile guests (test-only images, run as files) and broken images.
 source "$(dirname "$0")/harness.sh"
+TG=$T_ROOT/build/tests/guests
 
 t_expect "version" 0 "$BEYOND" version && t_grep "version names the ABI" "$T_TMP/out" 'guest ABI [0-9]+'
 t_expect "guests lists built-ins" 0 "$BEYOND" guests
-for g in hello smp fault badcall spin exit; do t_grep "guests lists $g" "$T_TMP/out" "^$g "; done
+for g in hello smp exit tlb; do t_grep "guests lists $g" "$T_TMP/out" "^$g "; done
+for g in fault badcall spin; do
+	if grep -q "^$g " "$T_TMP/out"; then t_fail "guests leaves out test-only $g" "$(cat "$T_TMP/out")"; else t_pass "guests leaves out test-only $g"; fi
+done
 t_expect "no arguments is a usage error" 2 "$BEYOND"
 t_expect "unknown command" 2 "$BEYOND" frobnicate
 t_expect "run --help" 0 "$BEYOND" run --help
 for bad in "--mem 12Q hello" "--mem 99999999999999999999G hello" "--vcpus 0 hello" "--vcpus x hello" \
-	   "--guest-pages 3k hello" "--host-pages huge hello" "--timeout -1 spin" "--timeout nan spin" \
-	   "--timeout inf spin" "--timeout 1e300 spin" "--bogus hello" ""; do
+	   "--guest-pages 3k hello" "--host-pages huge hello" "--timeout -1 hello" "--timeout nan hello" \
+	   "--timeout inf hello" "--timeout 1e300 hello" "--bogus hello" ""; do
 	t_expect "usage error: run $bad" 2 "$BEYOND" run $bad
 	t_grep "usage error names the problem: run $bad" "$T_TMP/err" 'beyond: |usage:'
 done
 t_expect "missing guest file" 1 "$BEYOND" run ./no/such/guest.elf
 t_expect "unknown guest name" 1 "$BEYOND" run no-such-guest
+t_expect "test-only guests are not built in" 1 "$BEYOND" run fault
 
 if ! have_kvm; then
 	t_skip "all KVM tests" "/dev/kvm is not usable here"
@@ -66,31 +71,34 @@ t_expect "--mem too small" 1 "$BEYOND" run --mem 2M --guest-pages 4k hello
 t_expect "too many vCPUs" 1 "$BEYOND" run --vcpus 65 hello
 
 # --- hostile guests end themselves only, with one line naming the reason ------
-hostile() { # NAME REGEX ARGS...: exit 125 and a reason line matching REGEX
+for g in fault badcall spin; do
+	[ -r "$TG/$g.elf" ] || t_fail "test guest $g.elf" "missing in $TG: build it with make test-guests"
+done
+hostile() { # NAME REGEX [OPTIONS...] GUEST [ARGS...]: exit 125 and a reason line matching REGEX
 	local name=$1 re=$2
 	shift 2
 	t_expect "$name ends abnormally" 125 "$BEYOND" run "$@" && t_grep "$name: reason" "$T_TMP/err" "$re"
 }
-hostile "fault div" 'divide error \(vector 0.*cpl=3' fault
-hostile "fault pf" 'page fault \(vector 14.*cr2=0x' fault pf
-hostile "fault ud" 'invalid opcode \(vector 6' fault ud
-hostile "fault gp (hlt at CPL3)" 'general protection \(vector 13' fault gp
-hostile "fault bp (int3 at CPL3)" 'breakpoint \(vector 3' fault bp
-hostile "fault on vCPU 0 of 2" 'divide error' --vcpus 2 fault
-hostile "fault hlt (HLT in ring 0)" 'executed HLT' fault hlt
+hostile "fault div" 'divide error \(vector 0.*cpl=3' "$TG/fault.elf"
+hostile "fault pf" 'page fault \(vector 14.*cr2=0x' "$TG/fault.elf" pf
+hostile "fault ud" 'invalid opcode \(vector 6' "$TG/fault.elf" ud
+hostile "fault gp (hlt at CPL3)" 'general protection \(vector 13' "$TG/fault.elf" gp
+hostile "fault bp (int3 at CPL3)" 'breakpoint \(vector 3' "$TG/fault.elf" bp
+hostile "fault on vCPU 0 of 2" 'divide error' --vcpus 2 "$TG/fault.elf"
+hostile "fault hlt (HLT in ring 0)" 'executed HLT' "$TG/fault.elf" hlt
 t_grep "HLT end dumps registers" "$T_TMP/err" 'cs 0008'
-hostile "fault triple (IDT wiped)" 'triple fault \(shutdown\)' fault triple
+hostile "fault triple (IDT wiped)" 'triple fault \(shutdown\)' "$TG/fault.elf" triple
 t_grep "triple fault dumps registers" "$T_TMP/err" 'rip [0-9a-f]{16} rsp'
-hostile "badcall buf" 'bad hypercall.*console buffer.*outside guest RAM' badcall buf
-hostile "badcall struct" 'bad hypercall.*console struct.*outside guest RAM' badcall struct
-hostile "badcall len" 'bad hypercall.*console buffer.*outside guest RAM' badcall len
-hostile "badcall wrap" 'bad hypercall.*0xfffffffffffffff8' badcall wrap
-hostile "badcall port" 'unhandled port I/O' badcall port
+hostile "badcall buf" 'bad hypercall.*console buffer.*outside guest RAM' "$TG/badcall.elf" buf
+hostile "badcall struct" 'bad hypercall.*console struct.*outside guest RAM' "$TG/badcall.elf" struct
+hostile "badcall len" 'bad hypercall.*console buffer.*outside guest RAM' "$TG/badcall.elf" len
+hostile "badcall wrap" 'bad hypercall.*0xfffffffffffffff8' "$TG/badcall.elf" wrap
+hostile "badcall port" 'unhandled port I/O' "$TG/badcall.elf" port
 t_grep "badcall port dumps registers" "$T_TMP/err" 'rip [0-9a-f]{16}'
 t_grep "badcall stops the guest" "$T_TMP/out" '^badcall: port$'
 if grep -q 'still running' "$T_TMP/out"; then t_fail "badcall guest ran on" "$(cat "$T_TMP/out")"; else t_pass "badcall guest did not run on"; fi
-hostile "spin times out" 'timeout after 1 s' --timeout 1 spin
-hostile "spin on 4 vCPUs times out" 'timeout' --vcpus 4 --timeout 0.5 spin
+hostile "spin times out" 'timeout after 1 s' --timeout 1 "$TG/spin.elf"
+hostile "spin on 4 vCPUs times out" 'timeout' --vcpus 4 --timeout 0.5 "$TG/spin.elf"
 
 # A console nobody reads any more loses output, never the monitor (no SIGPIPE death).
 if python3 -c '
@@ -105,7 +113,7 @@ fi
 # Killed by SIGTERM, the monitor gives back the huge pages it added to the pool.
 pool=/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages
 before=$(cat $pool)
-"$BEYOND" run --mem 64M --host-pages hugetlb2m --prefault spin >/dev/null 2>&1 &
+"$BEYOND" run --mem 64M --host-pages hugetlb2m --prefault "$TG/spin.elf" >/dev/null 2>&1 &
 pid=$!
 for _ in $(seq 50); do [ "$(cat $pool)" != "$before" ] && break; sleep 0.1; done
 grown=$(cat $pool)

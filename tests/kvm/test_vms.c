@@ -9,6 +9,7 @@
 #include "hv/guests.h"
 #include "hv/vm.h"
 #include "mm/pagetable.h"
+#include "tests/guests/test_guests.h"
 
 struct guest_run {
 	struct kvm_host *kvm;
@@ -24,6 +25,8 @@ static void *run_guest(void *arg)
 {
 	struct guest_run *g = arg;
 	const struct builtin_guest *b = builtin_guest_find(g->guest);
+	if (!b)
+		b = test_guest_find(g->guest);
 	struct vm_config cfg = {
 		.name = g->guest, .image = b->image, .image_size = b->size, .mem_size = 64ull << 20,
 		.vcpus = g->vcpus, .guest_page = PT_2M, .host_pages = HOST_THP, .timeout = 20,

@@ -1,9 +1,10 @@
 # In-guest checks for one kvm_amd mode (POSIX sh, sourced after report.sh):
 #   run_checks LABEL [MMU]   (LABEL npt or shadow; MMU defaults to LABEL)
 # Drives the static beyond binary through every built-in guest, the hostile
-# guests and the TLB benchmark's MMU detection. Timings are never checked:
-# under TCG they mean nothing.
+# test-only guests (image files in $TG) and the TLB benchmark's MMU detection.
+# Timings are never checked: under TCG they mean nothing.
 B=${BEYOND_BIN:-/bin/beyond}
+TG=${BEYOND_TEST_GUESTS:-/guests}
 O=${TMPDIR:-/tmp}/out E=${TMPDIR:-/tmp}/err
 # Guard against a hung monitor; a kill shows as status 137/143.
 RUN_LIMIT=90
@@ -66,7 +67,7 @@ run_checks() {
 	check_status "$mode/version" 0 version
 	brun guests
 	missing=
-	for g in hello smp exit fault badcall spin; do grep -qw $g $O || missing="$missing $g"; done
+	for g in hello smp exit tlb; do grep -qw $g $O || missing="$missing $g"; done
 	if [ $st -eq 0 ] && [ -z "$missing" ]; then r_pass "$mode/guests"
 	else r_fail "$mode/guests" "beyond guests lacks:$missing; $(why)"; fi
 
@@ -83,17 +84,17 @@ run_checks() {
 
 	# Hostile guests end with status 125 and a reason; never the monitor.
 	for v in 1 2; do
-		check_abnormal "$mode/fault-div-v$v" divide run --mem 64M --vcpus $v fault div
-		check_abnormal "$mode/badcall-buf-v$v" hypercall run --mem 64M --vcpus $v badcall buf
-		check_abnormal "$mode/spin-v$v" timeout run --mem 64M --vcpus $v --timeout 2 spin
+		check_abnormal "$mode/fault-div-v$v" divide run --mem 64M --vcpus $v $TG/fault.elf div
+		check_abnormal "$mode/badcall-buf-v$v" hypercall run --mem 64M --vcpus $v $TG/badcall.elf buf
+		check_abnormal "$mode/spin-v$v" timeout run --mem 64M --vcpus $v --timeout 2 $TG/spin.elf
 	done
-	check_abnormal "$mode/fault-pf" "page fault" run --mem 64M fault pf
-	check_abnormal "$mode/fault-ud" "invalid opcode" run --mem 64M fault ud
-	check_abnormal "$mode/fault-gp" "general protection" run --mem 64M fault gp
+	check_abnormal "$mode/fault-pf" "page fault" run --mem 64M $TG/fault.elf pf
+	check_abnormal "$mode/fault-ud" "invalid opcode" run --mem 64M $TG/fault.elf ud
+	check_abnormal "$mode/fault-gp" "general protection" run --mem 64M $TG/fault.elf gp
 	for how in struct len wrap; do
-		check_abnormal "$mode/badcall-$how" hypercall run --mem 64M badcall $how
+		check_abnormal "$mode/badcall-$how" hypercall run --mem 64M $TG/badcall.elf $how
 	done
-	check_abnormal "$mode/badcall-port" port run --mem 64M badcall port
+	check_abnormal "$mode/badcall-port" port run --mem 64M $TG/badcall.elf port
 
 	# The benchmark must see which MMU this KVM uses; its numbers are ignored.
 	json=${TMPDIR:-/tmp}/tlb-$mode.json

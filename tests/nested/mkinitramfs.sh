@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# mkinitramfs.sh BEYOND OUTDIR: builds OUTDIR/initramfs.cpio.gz for the nested
-# test and links OUTDIR/vmlinuz to the kernel it belongs to. Everything comes
-# from Debian packages: the kernel and kvm modules of linux-image-amd64, the
-# static busybox, plus the static beyond binary and the in-guest test scripts.
+# mkinitramfs.sh BEYOND TEST_GUESTS OUTDIR: builds OUTDIR/initramfs.cpio.gz for
+# the nested test and links OUTDIR/vmlinuz to the kernel it belongs to.
+# Everything comes from Debian packages: the kernel and kvm modules of
+# linux-image-amd64, the static busybox, plus the static beyond binary, the
+# test-only guest images (TEST_GUESTS/*.elf, to /guests) and the in-guest
+# test scripts.
 set -eu
-beyond=$1 out=$2
+beyond=$1 guests=$2 out=$3
 here=$(cd "$(dirname "$0")" && pwd)
 
 die() { echo "mkinitramfs: $*" >&2; exit 1; }
@@ -19,6 +21,7 @@ moddir=/lib/modules/$kver
 [ -r "$moddir/modules.dep" ] || die "no $moddir/modules.dep"
 [ -x /bin/busybox ] && /bin/busybox --list | grep -qx insmod || die "no static busybox with insmod at /bin/busybox"
 [ -x "$beyond" ] || die "no executable $beyond"
+ls "$guests"/*.elf >/dev/null 2>&1 || die "no test guests in $guests: build them with make test-guests"
 
 # Load order for kvm-amd: each module after its dependencies, as modules.dep
 # lists them (kvm-amd: ccp kvm irqbypass at the time of writing).
@@ -35,9 +38,10 @@ add_module "$kvm_amd"
 
 root=$out/root
 rm -rf "$root"
-mkdir -p "$root"/{bin,dev,proc,sys,tmp,run,etc/nested,lib/modules,tests/nested}
+mkdir -p "$root"/{bin,dev,proc,sys,tmp,run,etc/nested,lib/modules,tests/nested,guests}
 cp /bin/busybox "$root/bin/busybox"
 cp "$beyond" "$root/bin/beyond"
+cp "$guests"/*.elf "$root/guests/"
 cp "$here/init" "$root/init"
 cp "$here/checks.sh" "$here/report.sh" "$root/tests/nested/"
 chmod 755 "$root/init"

@@ -21,7 +21,7 @@ if ! "$here/deps.sh"; then
 	finish
 fi
 mkdir -p "$out"
-if ! "$here/mkinitramfs.sh" "$BEYOND" "$out"; then
+if ! "$here/mkinitramfs.sh" "$BEYOND" "$T_ROOT/build/tests/guests" "$out"; then
 	t_fail "initramfs" "mkinitramfs.sh failed"
 	finish
 fi
