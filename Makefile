@@ -84,7 +84,7 @@ $(BUILD)/glibc/%.o: %.c | $(KINC)/.ok
 $(BUILD)/tests/%.crit: $$(wildcard tests/$$*/*.c) $(LIB_OBJS) $(BUILD)/mon/builtin_guests.o $(WORKLOAD_OBJS)
 	@mkdir -p $(dir $@)
 	$(TEST_CC) $(CFLAGS) -isystem $(KINC) -pthread -no-pie -o $@ $(wildcard tests/$*/*.c) \
-		$(LIB_OBJS) $(BUILD)/mon/builtin_guests.o $(WORKLOAD_OBJS) -lcriterion
+		$(filter %.o,$^) -lcriterion
 
 TEST_BINS := $(CRIT_DIRS:%=$(BUILD)/tests/%.crit)
 

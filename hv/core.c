@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "hv/module.h"
+#include "hv/stats.h"
 #include "hv/vcpu.h"
 #include "mm/layout.h"
 
@@ -173,5 +174,25 @@ static int core_setup(struct vm *vm, char *err, size_t errlen)
 	return 0;
 }
 
-static const struct module core_module = { .name = "core", .setup = core_setup };
+static void core_stats(struct vm *vm, struct stats_out *o)
+{
+	static const struct { unsigned reason; const char *name; } counted[] = {
+		{ KVM_EXIT_IO, "hypercall_exits" }, { KVM_EXIT_MMIO, "mmio_exits" },
+		{ KVM_EXIT_INTR, "signal_exits" },
+	};
+	for (unsigned i = 0; i < vm->cfg.vcpus; i++) {
+		char name[16];
+		uint64_t all = 0;
+		for (unsigned r = 0; r < KVM_EXIT_COUNTED; r++)
+			all += vm->vcpus[i].exits[r];
+		snprintf(name, sizeof(name), "vcpu%u", i);
+		stats_group(o, name);
+		stats_u64(o, "exits", all);
+		for (size_t k = 0; k < sizeof(counted) / sizeof(counted[0]); k++)
+			stats_u64(o, counted[k].name, vm->vcpus[i].exits[counted[k].reason]);
+		stats_end(o);
+	}
+}
+
+static const struct module core_module = { .name = "core", .setup = core_setup, .stats = core_stats };
 MODULE_REGISTER(core_module);

@@ -5,6 +5,7 @@
 void exit_handle(struct vcpu *v)
 {
 	struct kvm_run *run = v->run;
+	v->exits[run->exit_reason < KVM_EXIT_COUNTED ? run->exit_reason : KVM_EXIT_COUNTED - 1]++;
 	switch (run->exit_reason) {
 	case KVM_EXIT_IO:
 		hypercall_dispatch(v);

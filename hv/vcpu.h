@@ -10,6 +10,8 @@
 
 /* Sent to a vCPU thread to make KVM_RUN return (with immediate_exit set first). */
 #define VCPU_KICK_SIGNAL SIGUSR1
+/* Exit reasons counted one by one; higher ones share the last counter. */
+#define KVM_EXIT_COUNTED 32
 
 struct vcpu {
 	struct vm *vm;
@@ -17,6 +19,7 @@ struct vcpu {
 	int fd;
 	struct kvm_run *run;
 	pthread_t thread;
+	uint64_t exits[KVM_EXIT_COUNTED]; /* KVM_RUN returns by exit reason (the core's stats) */
 	/* Set while a test steps this vCPU (vcpu_run_until_sync): where SYNC lands. */
 	struct beyond_hc_sync *sync;
 	int synced;

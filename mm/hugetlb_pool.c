@@ -40,12 +40,49 @@ static int write_long(const char *dir, const char *file, long v)
 	return (fclose(f) == 0 && ok) ? 0 : -1;
 }
 
+/*
+ * Pages given back but still in the pool: the kernel does not lower a pool
+ * below the pages other processes have reserved, so what a shrink could not
+ * remove is owed (HUGETLB_STATE_DIR/debt) and paid by the next lock holder.
+ */
+static long debt[HOST_PAGES_COUNT];
+
+/* Lowers p's pool by n; what the kernel keeps is added to the debt. Under the lock. */
 static void shrink(enum host_pages p, long n)
 {
 	const char *dir = host_backing(p)->pool;
 	long total = read_long(dir, "nr_hugepages");
-	if (n > 0 && total >= 0)
-		write_long(dir, "nr_hugepages", total > n ? total - n : 0);
+	if (n <= 0 || total < 0)
+		return;
+	long target = total > n ? total - n : 0;
+	write_long(dir, "nr_hugepages", target);
+	long now = read_long(dir, "nr_hugepages");
+	if (now > target)
+		debt[p] += now - target;
+}
+
+static void pay_debt(void)
+{
+	FILE *f = fopen(HUGETLB_STATE_DIR "/debt", "r");
+	long owed[POOLS] = { 0, 0 };
+	if (f) {
+		if (fscanf(f, "%ld %ld", &owed[0], &owed[1]) != 2)
+			owed[0] = owed[1] = 0;
+		fclose(f);
+	}
+	for (int i = 0; i < POOLS; i++) {
+		debt[pools[i]] = 0;
+		shrink(pools[i], owed[i]);
+	}
+}
+
+static void write_debt(void)
+{
+	FILE *f = fopen(HUGETLB_STATE_DIR "/debt", "w");
+	if (!f)
+		return;
+	fprintf(f, "%ld %ld\n", debt[pools[0]], debt[pools[1]]);
+	fclose(f);
 }
 
 /* Field 22 of /proc/PID/stat: tells a live process from a later one with its pid. */
@@ -89,7 +126,7 @@ static void write_record(void)
 	fclose(f);
 }
 
-/* Gives back what processes that are gone had added. Under the lock. */
+/* Gives back what processes that are gone had added (before pay_debt(), which adds to). Under the lock. */
 static void reconcile(void)
 {
 	DIR *d = opendir(HUGETLB_STATE_DIR);
@@ -133,12 +170,14 @@ static int lock_pools(void)
 			return -1;
 		}
 	reconcile();
+	pay_debt();
 	return fd;
 }
 
 static void unlock_pools(int fd)
 {
 	write_record();
+	write_debt();
 	close(fd); /* releases the flock */
 }
 
@@ -196,12 +235,16 @@ void *hugetlb_pool_map(enum host_pages p, uint64_t size, int flags, long *added)
 	*added = 0;
 	int fd = lock_pools(); /* -1 when not root: map what is free, grow nothing */
 	void *a = mmap(NULL, size, PROT_READ | PROT_WRITE, mflags, -1, 0);
-	if (a == MAP_FAILED && fd >= 0 && (*added = grow(p, size)) > 0)
+	/* Again after growing, or when another monitor unmapped (no lock needed for that) meanwhile. */
+	long got = a == MAP_FAILED && fd >= 0 ? grow(p, size) : -1;
+	if (got >= 0)
 		a = mmap(NULL, size, PROT_READ | PROT_WRITE, mflags, -1, 0);
 	int saved = errno;
-	if (a == MAP_FAILED && *added > 0) {
-		shrink(p, *added);
-		outstanding[p] -= *added;
+	if (a == MAP_FAILED && got > 0) {
+		shrink(p, got);
+		outstanding[p] -= got;
+	} else if (got > 0) {
+		*added = got;
 	}
 	if (fd >= 0)
 		unlock_pools(fd);

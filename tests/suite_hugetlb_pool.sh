@@ -31,7 +31,7 @@ fi
 
 # A monitor that must grow the pool, killed with SIGKILL: nothing gives its pages back but the next monitor.
 mem=$(( ($(spare) + 16) * 2 ))M
-"$BEYOND" run --host-pages hugetlb2m --mem "$mem" --timeout 60 spin >/dev/null 2>&1 &
+"$BEYOND" run --host-pages hugetlb2m --mem "$mem" --timeout 60 "$T_ROOT/build/tests/guests/spin.elf" >/dev/null 2>&1 &
 pid=$!
 for _ in $(seq 100); do [ -f /run/beyond-hugetlb/$pid ] && break; sleep 0.1; done
 grown=$(cat $pool/nr_hugepages)

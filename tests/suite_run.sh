@@ -154,4 +154,14 @@ t_grep "wrong ABI is named" "$T_TMP/err" 'ABI version 99'
 t_expect "directory as image" 1 "$BEYOND" run "$T_TMP"
 t_expect "file image runs" 0 "$BEYOND" run "$img" && t_grep "file image greets" "$T_TMP/out" 'Hello'
 
+# --- accounting ---------------------------------------------------------------------
+t_expect "run --stats" 0 "$BEYOND" run --stats --vcpus 2 smp &&
+	t_grep "--stats counts each vCPU's exits" "$T_TMP/err" '^    vcpu1:$' &&
+	t_grep "--stats counts hypercalls" "$T_TMP/err" 'hypercall_exits: [1-9]'
+t_expect "run --stats-json" 0 "$BEYOND" run --stats-json "$T_TMP/stats.json" hello &&
+	python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert d["modules"]["core"]["vcpu0"]["exits"] > 0' \
+		"$T_TMP/stats.json" && t_pass "--stats-json writes valid JSON with the core's counts" ||
+	t_fail "--stats-json writes valid JSON with the core's counts" "$(cat "$T_TMP/stats.json")"
+t_expect "run --stats-json to an unwritable path" 1 "$BEYOND" run --stats-json /nonexistent/dir/s.json hello
+
 t_done

@@ -1,4 +1,5 @@
 /* `beyond run`: one guest from the command line. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,13 +7,15 @@
 #include <unistd.h>
 #include "hv/cli/cli.h"
 #include "hv/guests.h"
+#include "hv/stats.h"
 #include "hv/vm.h"
 #include "mm/pagetable.h"
 
 static const char run_usage_core[] =
 	"usage: beyond run [--mem SIZE] [--vcpus N] [--guest-pages 4k|2m|1g]\n"
 	"                  [--host-pages 4k|thp|hugetlb2m|hugetlb1g] [--prefault]\n"
-	"                  [--timeout SECONDS] [--verbose] [MODULE OPTIONS] GUEST [ARGS...]\n"
+	"                  [--timeout SECONDS] [--verbose] [--stats] [--stats-json FILE]\n"
+	"                  [MODULE OPTIONS] GUEST [ARGS...]\n"
 	"GUEST is an ELF image or a built-in guest (beyond guests).\n";
 
 static const struct option core_opts[] = {
@@ -23,6 +26,8 @@ static const struct option core_opts[] = {
 	{ "prefault", no_argument, NULL, 'p' },
 	{ "timeout", required_argument, NULL, 't' },
 	{ "verbose", no_argument, NULL, 'v' },
+	{ "stats", no_argument, NULL, 's' },
+	{ "stats-json", required_argument, NULL, 'j' },
 	{ "help", no_argument, NULL, 'h' },
 };
 #define N_CORE_OPTS (sizeof(core_opts) / sizeof(core_opts[0]))
@@ -76,9 +81,35 @@ static void report_memory(struct vm *vm)
 		u.resident ? 100.0 * u.huge / u.resident : 0.0);
 }
 
+/* What `run` reports besides the guest's own output. */
+struct run_reports {
+	int verbose;                 /* how the guest ended and how its RAM was backed */
+	int stats;                   /* every module's counters, as text on stderr */
+	const char *stats_json;      /* ... or as JSON into this file */
+};
+
+static int write_stats_json(struct vm *vm, const char *path)
+{
+	FILE *f = fopen(path, "w");
+	if (!f)
+		return setup_error("cannot write %s: %s", path, strerror(errno));
+	struct json j;
+	json_start(&j, f);
+	json_object(&j, NULL, 1);
+	json_str(&j, "vm", vm->cfg.name);
+	json_int(&j, "status", vm->status);
+	json_object(&j, "modules", 1);
+	vm_stats_json(vm, &j);
+	json_end(&j);
+	json_end(&j);
+	if (fclose(f) != 0)
+		return setup_error("cannot write %s: %s", path, strerror(errno));
+	return 0;
+}
+
 /* Parses the options into cfg; returns -1 to go on, or the exit status. */
 static int parse_options(int argc, char **argv, struct vm_config *cfg, struct vm_option *vm_opts,
-			 int *verbose)
+			 struct run_reports *rep)
 {
 	struct option opts[N_CORE_OPTS + MAX_MODULE_OPTS + 1];
 	char *end, err[256];
@@ -114,7 +145,13 @@ static int parse_options(int argc, char **argv, struct vm_config *cfg, struct vm
 				return usage_error(run_usage(), "bad --timeout '%s'", optarg);
 			break;
 		case 'v':
-			*verbose = 1;
+			rep->verbose = 1;
+			break;
+		case 's':
+			rep->stats = 1;
+			break;
+		case 'j':
+			rep->stats_json = optarg;
 			break;
 		case 'h':
 			fputs(run_usage(), stdout);
@@ -143,11 +180,11 @@ int cmd_run(int argc, char **argv)
 		.console_fd = STDOUT_FILENO,
 	};
 	struct vm_option *vm_opts = calloc(argc, sizeof(*vm_opts));
-	int verbose = 0;
+	struct run_reports rep = { 0 };
 	if (!vm_opts)
 		return setup_error("out of memory");
 	cfg.options = vm_opts;
-	int status = parse_options(argc, argv, &cfg, vm_opts, &verbose);
+	int status = parse_options(argc, argv, &cfg, vm_opts, &rep);
 	if (status >= 0) {
 		free(vm_opts);
 		return status;
@@ -185,10 +222,14 @@ int cmd_run(int argc, char **argv)
 			status = setup_error("%s", err);
 		} else {
 			status = vm_run(&vm);
-			if (status == VM_STATUS_ABNORMAL || verbose)
+			if (status == VM_STATUS_ABNORMAL || rep.verbose)
 				fprintf(stderr, "beyond: guest %s: %s\n%s", guest, vm.reason, vm.dump);
-			if (verbose)
+			if (rep.verbose)
 				report_memory(&vm);
+			if (rep.stats)
+				vm_stats_text(&vm, stderr);
+			if (rep.stats_json && write_stats_json(&vm, rep.stats_json) && status == 0)
+				status = STATUS_SETUP_ERROR;
 		}
 		vm_destroy(&vm);
 		kvm_host_close(&kvm);

@@ -6,13 +6,9 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <unistd.h>
-#include "hv/guests.h"
-#include "hv/vm.h"
-#include "mm/pagetable.h"
-#include "tests/guests/test_guests.h"
+#include "tests/kvm/kvm_test.h"
 
 struct guest_run {
-	struct kvm_host *kvm;
 	const char *guest;
 	char *arg;
 	unsigned vcpus;
@@ -24,17 +20,10 @@ struct guest_run {
 static void *run_guest(void *arg)
 {
 	struct guest_run *g = arg;
-	const struct builtin_guest *b = builtin_guest_find(g->guest);
-	if (!b)
-		b = test_guest_find(g->guest);
-	struct vm_config cfg = {
-		.name = g->guest, .image = b->image, .image_size = b->size, .mem_size = 64ull << 20,
-		.vcpus = g->vcpus, .guest_page = PT_2M, .host_pages = HOST_THP, .timeout = 20,
-		.argc = g->arg ? 1 : 0, .argv = &g->arg, .console_fd = g->console[1],
-	};
 	struct vm vm;
 	char err[256];
-	if (vm_create(&vm, g->kvm, &cfg, err, sizeof(err))) {
+	struct vm_config cfg = kvm_test_config(g->guest, &g->arg, g->vcpus, g->console[1]);
+	if (vm_create(&vm, &kvm_test_host, &cfg, err, sizeof(err))) {
 		snprintf(g->reason, sizeof(g->reason), "create: %s", err);
 		g->status = -1;
 	} else {
@@ -55,18 +44,7 @@ static void read_console(struct guest_run *g, char *buf, size_t len)
 	close(g->console[0]);
 }
 
-static struct kvm_host kvm;
-
-static void open_kvm(void)
-{
-	char err[256];
-	if (kvm_host_open(&kvm, err, sizeof(err))) {
-		fprintf(stderr, "!!! SKIPPING KVM TESTS: %s !!!\n", err);
-		cr_skip_test("no usable /dev/kvm: %s", err);
-	}
-}
-
-TestSuite(vms, .init = open_kvm, .timeout = 60);
+TestSuite(vms, .init = kvm_test_open, .timeout = 60);
 
 Test(vms, concurrent_guests_keep_their_consoles_and_fates)
 {
@@ -80,7 +58,6 @@ Test(vms, concurrent_guests_keep_their_consoles_and_fates)
 	enum { N = sizeof(runs) / sizeof(runs[0]) };
 	pthread_t t[N];
 	for (int i = 0; i < N; i++) {
-		runs[i].kvm = &kvm;
 		cr_assert_eq(pipe(runs[i].console), 0);
 		cr_assert_eq(pthread_create(&t[i], NULL, run_guest, &runs[i]), 0);
 	}
@@ -107,7 +84,7 @@ Test(vms, many_vms_one_after_another_leak_nothing)
 	for (int fd = 0; fd < 1024; fd++)
 		fds_before += fcntl(fd, F_GETFD) != -1;
 	for (int i = 0; i < 20; i++) {
-		struct guest_run g = { .kvm = &kvm, .guest = "hello", .vcpus = 2 };
+		struct guest_run g = { .guest = "hello", .vcpus = 2 };
 		cr_assert_eq(pipe(g.console), 0);
 		run_guest(&g);
 		char buf[512];
