@@ -29,9 +29,10 @@ DEB_PACKAGES := musl-tools nasm libcriterion-dev linux-libc-dev make gcc binutil
 all: $(BUILD)/beyond
 
 # --- the monitor, by directory ------------------------------------------------
-# The core (hv/: kvm, vm, vcpu, exits, hypercalls, modules; mm/: guest memory)
-# is what VM tests link; the command line and benchmark drivers sit on top.
-CORE_SRCS  := $(wildcard hv/*.c mm/*.c)
+# The core (hv/: kvm, vm, vcpu, exits, hypercalls, modules, and the modules'
+# directories hv/sched/, hv/virtio/; mm/: guest memory), then the command
+# line and the benchmark drivers, and the block store (blk/blk.mk).
+CORE_SRCS  := $(wildcard hv/*.c hv/sched/*.c hv/virtio/*.c mm/*.c)
 CLI_SRCS   := $(wildcard hv/cli/*.c)
 BENCH_SRCS := $(wildcard hv/bench/*.c)
 include blk/blk.mk

@@ -28,7 +28,7 @@ int guest_mem_alloc(struct guest_mem *m, uint64_t size, enum host_pages p, int p
 	}
 
 	if (b->pool) {
-		void *a = hugetlb_pool_map(p, size, populate ? MAP_POPULATE : 0, &m->pool_added);
+		void *a = hugetlb_pool_map(p, size);
 		if (a == MAP_FAILED) {
 			long freep = hugetlb_pool_free(p);
 			snprintf(err, errlen,
@@ -41,30 +41,30 @@ int guest_mem_alloc(struct guest_mem *m, uint64_t size, enum host_pages p, int p
 		}
 		m->map = m->base = a;
 		m->map_size = size;
-		return 0;
-	}
-
-	/* THP needs 2 MiB-aligned virtual addresses: over-allocate and align. */
-	size_t map_size = size + (page > 4096 ? page : 0);
-	void *a = mmap(NULL, map_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | b->mmap_flags,
-		       -1, 0);
-	if (a == MAP_FAILED) {
-		snprintf(err, errlen, "cannot map %lu MiB of guest RAM: %s", (unsigned long)(size >> 20),
-			 strerror(errno));
-		return -1;
-	}
-	m->map = a;
-	m->map_size = map_size;
-	m->base = (uint8_t *)(((uintptr_t)a + page - 1) & ~(uintptr_t)(page - 1));
-	if (b->advice >= 0 && madvise(m->base, size, b->advice) != 0) {
-		snprintf(err, errlen, "madvise for %s host pages failed: %s", b->name, strerror(errno));
-		munmap(a, map_size);
-		return -1;
+		m->pool_held = 1;
+	} else {
+		/* THP needs 2 MiB-aligned virtual addresses: over-allocate and align. */
+		size_t map_size = size + (page > 4096 ? page : 0);
+		void *a = mmap(NULL, map_size, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | b->mmap_flags, -1, 0);
+		if (a == MAP_FAILED) {
+			snprintf(err, errlen, "cannot map %lu MiB of guest RAM: %s", (unsigned long)(size >> 20),
+				 strerror(errno));
+			return -1;
+		}
+		m->map = a;
+		m->map_size = map_size;
+		m->base = (uint8_t *)(((uintptr_t)a + page - 1) & ~(uintptr_t)(page - 1));
+		if (b->advice >= 0 && madvise(m->base, size, b->advice) != 0) {
+			snprintf(err, errlen, "madvise for %s host pages failed: %s", b->name, strerror(errno));
+			guest_mem_free(m);
+			return -1;
+		}
 	}
 	if (populate && madvise(m->base, size, MADV_POPULATE_WRITE) != 0) {
 		snprintf(err, errlen, "cannot populate %lu MiB of guest RAM: %s", (unsigned long)(size >> 20),
 			 strerror(errno));
-		munmap(a, map_size);
+		guest_mem_free(m);
 		return -1;
 	}
 	return 0;
@@ -74,8 +74,8 @@ void guest_mem_free(struct guest_mem *m)
 {
 	if (m->map)
 		munmap(m->map, m->map_size);
-	if (m->pool_added > 0)
-		hugetlb_pool_release(m->host_pages, m->pool_added);
+	if (m->pool_held)
+		hugetlb_pool_release();
 	memset(m, 0, sizeof(*m));
 }
 

@@ -15,7 +15,7 @@ struct guest_mem {
 	enum host_pages host_pages;
 	void *map;               /* the mapping as made (THP over-allocates to align) */
 	size_t map_size;
-	long pool_added;         /* hugetlb pages this VM added to the pool */
+	int pool_held;           /* mapped through the hugetlb pool (mm/hugetlb_pool.h) */
 };
 
 /* What the host has actually backed, read from /proc/self/smaps. */

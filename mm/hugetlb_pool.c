@@ -1,6 +1,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,14 +9,19 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include "mm/hugetlb_pool.h"
 
-#define POOLS 2 /* the backings with a pool, in record order */
+#define LOCK_PATH HUGETLB_STATE_DIR "/lock"
+#define BASE_PATH HUGETLB_STATE_DIR "/base"
+#define POOLS 2 /* the backings with a pool, in the base file's order */
 static const enum host_pages pools[POOLS] = { HOST_HUGETLB2M, HOST_HUGETLB1G };
 
-/* Pages this process added to each pool and has not given back; what its record says. */
-static long outstanding[HOST_PAGES_COUNT];
+/* Maps, reservations and pool-backed runs of this process not yet released. */
+static long holds;
+/* This process's record, made while holds > 0 (async-signal-safe to unlink). */
+static char record[64];
 
 static long read_long(const char *dir, const char *file)
 {
@@ -41,48 +47,13 @@ static int write_long(const char *dir, const char *file, long v)
 }
 
 /*
- * Pages given back but still in the pool: the kernel does not lower a pool
- * below the pages other processes have reserved, so what a shrink could not
- * remove is owed (HUGETLB_STATE_DIR/debt) and paid by the next lock holder.
+ * The pool's persistent pages: what nr_hugepages sets. Reading it in sysfs
+ * also counts surplus pages (in use, freed when unmapped).
  */
-static long debt[HOST_PAGES_COUNT];
-
-/* Lowers p's pool by n; what the kernel keeps is added to the debt. Under the lock. */
-static void shrink(enum host_pages p, long n)
+static long persistent(const char *dir)
 {
-	const char *dir = host_backing(p)->pool;
-	long total = read_long(dir, "nr_hugepages");
-	if (n <= 0 || total < 0)
-		return;
-	long target = total > n ? total - n : 0;
-	write_long(dir, "nr_hugepages", target);
-	long now = read_long(dir, "nr_hugepages");
-	if (now > target)
-		debt[p] += now - target;
-}
-
-static void pay_debt(void)
-{
-	FILE *f = fopen(HUGETLB_STATE_DIR "/debt", "r");
-	long owed[POOLS] = { 0, 0 };
-	if (f) {
-		if (fscanf(f, "%ld %ld", &owed[0], &owed[1]) != 2)
-			owed[0] = owed[1] = 0;
-		fclose(f);
-	}
-	for (int i = 0; i < POOLS; i++) {
-		debt[pools[i]] = 0;
-		shrink(pools[i], owed[i]);
-	}
-}
-
-static void write_debt(void)
-{
-	FILE *f = fopen(HUGETLB_STATE_DIR "/debt", "w");
-	if (!f)
-		return;
-	fprintf(f, "%ld %ld\n", debt[pools[0]], debt[pools[1]]);
-	fclose(f);
+	long total = read_long(dir, "nr_hugepages"), surplus = read_long(dir, "surplus_hugepages");
+	return total < 0 || surplus < 0 ? -1 : total - surplus;
 }
 
 /* Field 22 of /proc/PID/stat: tells a live process from a later one with its pid. */
@@ -105,80 +76,122 @@ static unsigned long long start_time(pid_t pid)
 	return t;
 }
 
-static void record_path(char *buf, size_t len, pid_t pid)
-{
-	snprintf(buf, len, HUGETLB_STATE_DIR "/%d", (int)pid);
-}
-
-/* Rewrites this process's record from `outstanding`; no record when nothing is added. */
-static void write_record(void)
-{
-	char path[128];
-	record_path(path, sizeof(path), getpid());
-	if (outstanding[pools[0]] == 0 && outstanding[pools[1]] == 0) {
-		unlink(path);
-		return;
-	}
-	FILE *f = fopen(path, "w");
-	if (!f)
-		return;
-	fprintf(f, "%llu %ld %ld\n", start_time(getpid()), outstanding[pools[0]], outstanding[pools[1]]);
-	fclose(f);
-}
-
-/* Gives back what processes that are gone had added (before pay_debt(), which adds to). Under the lock. */
-static void reconcile(void)
+/* Deletes the records of processes that are gone; returns how many other live ones hold the pools. */
+static int other_holders(void)
 {
 	DIR *d = opendir(HUGETLB_STATE_DIR);
+	int live = 0;
 	if (!d)
-		return;
+		return 0;
 	struct dirent *e;
 	while ((e = readdir(d))) {
 		char *end, path[128];
 		long pid = strtol(e->d_name, &end, 10);
 		if (*end || pid <= 0 || pid == getpid())
 			continue;
-		record_path(path, sizeof(path), (pid_t)pid);
-		unsigned long long started;
-		long added[POOLS];
+		snprintf(path, sizeof(path), HUGETLB_STATE_DIR "/%ld", pid);
+		unsigned long long started = 0;
 		FILE *f = fopen(path, "r");
 		if (!f)
 			continue;
-		int ok = fscanf(f, "%llu %ld %ld", &started, &added[0], &added[1]) == 3;
+		int ok = fscanf(f, "%llu", &started) == 1;
 		fclose(f);
-		if (ok && start_time((pid_t)pid) == started)
-			continue; /* still running */
-		for (int i = 0; ok && i < POOLS; i++)
-			shrink(pools[i], added[i]);
-		unlink(path);
+		if (ok && started && start_time((pid_t)pid) == started)
+			live++;
+		else
+			unlink(path);
 	}
 	closedir(d);
+	return live;
 }
 
-/* Takes the host-wide lock and tidies up after dead processes; the fd, or -1 (not root). */
+/* The pools back at their base, when no process holds them any more. Under the lock. */
+static void restore_base(void)
+{
+	FILE *f = fopen(BASE_PATH, "r");
+	long base[POOLS];
+	if (!f)
+		return;
+	int ok = fscanf(f, "%ld %ld", &base[0], &base[1]) == 2;
+	fclose(f);
+	for (int i = 0; ok && i < POOLS; i++)
+		if (base[i] >= 0)
+			write_long(host_backing(pools[i])->pool, "nr_hugepages", base[i]);
+	unlink(BASE_PATH);
+}
+
+/* Remembers p's pool size before its first growth by any monitor. Under the lock. */
+static void note_base(enum host_pages p)
+{
+	long base[POOLS] = { -1, -1 };
+	FILE *f = fopen(BASE_PATH, "r");
+	if (f) {
+		if (fscanf(f, "%ld %ld", &base[0], &base[1]) != 2)
+			base[0] = base[1] = -1;
+		fclose(f);
+	}
+	int i = p == pools[0] ? 0 : 1;
+	if (base[i] >= 0)
+		return;
+	base[i] = persistent(host_backing(p)->pool);
+	f = fopen(BASE_PATH, "w");
+	if (f) {
+		fprintf(f, "%ld %ld\n", base[0], base[1]);
+		fclose(f);
+	}
+}
+
+static sigset_t saved_mask;
+
+/*
+ * Takes the host-wide lock, with the fatal signals held off in this thread
+ * (their handler needs the lock), and tidies up after dead processes: if
+ * none holds the pools any more, they go back to their base. The fd, or -1
+ * (not root: the pools are not ours to change).
+ */
 static int lock_pools(void)
 {
 	if (geteuid() != 0)
 		return -1;
+	sigset_t held;
+	sigemptyset(&held);
+	sigaddset(&held, SIGINT);
+	sigaddset(&held, SIGTERM);
+	sigaddset(&held, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &held, &saved_mask);
 	mkdir(HUGETLB_STATE_DIR, 0700);
-	int fd = open(HUGETLB_STATE_DIR "/lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -1;
-	while (flock(fd, LOCK_EX) != 0)
+	int fd = open(LOCK_PATH, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	while (fd >= 0 && flock(fd, LOCK_EX) != 0)
 		if (errno != EINTR) {
 			close(fd);
-			return -1;
+			fd = -1;
 		}
-	reconcile();
-	pay_debt();
+	if (fd < 0) {
+		pthread_sigmask(SIG_SETMASK, &saved_mask, NULL);
+		return -1;
+	}
+	if (other_holders() == 0 && holds == 0)
+		restore_base();
 	return fd;
 }
 
 static void unlock_pools(int fd)
 {
-	write_record();
-	write_debt();
 	close(fd); /* releases the flock */
+	pthread_sigmask(SIG_SETMASK, &saved_mask, NULL); /* a pending SIGTERM now finds the lock free */
+}
+
+/* One more hold; the first makes this process's record. Under the lock. */
+static void hold(void)
+{
+	if (holds++ > 0)
+		return;
+	snprintf(record, sizeof(record), HUGETLB_STATE_DIR "/%d", (int)getpid());
+	FILE *f = fopen(record, "w");
+	if (f) {
+		fprintf(f, "%llu\n", start_time(getpid()));
+		fclose(f);
+	}
 }
 
 long hugetlb_pool_free(enum host_pages p)
@@ -187,135 +200,159 @@ long hugetlb_pool_free(enum host_pages p)
 	return dir ? read_long(dir, "free_hugepages") : -1;
 }
 
-/* Grows p's pool by what bytes need beyond its free pages. Under the lock. */
-static long grow(enum host_pages p, uint64_t size)
+/* Grows p's pool by what bytes need beyond its free, unreserved pages; 0 or -1. Under the lock. */
+static int grow(enum host_pages p, uint64_t size)
 {
 	const char *dir = host_backing(p)->pool;
 	long need = (long)(size / host_page_size(p));
-	long total = read_long(dir, "nr_hugepages"), free_ = read_long(dir, "free_hugepages");
-	long resv = read_long(dir, "resv_hugepages");
-	if (total < 0 || free_ < 0 || resv < 0)
+	long all = read_long(dir, "nr_hugepages");
+	long free_ = read_long(dir, "free_hugepages"), resv = read_long(dir, "resv_hugepages");
+	if (all < 0 || free_ < 0 || resv < 0)
 		return -1;
 	long lack = need - (free_ - resv);
 	if (lack <= 0)
 		return 0;
-	if (write_long(dir, "nr_hugepages", total + lack) != 0)
+	note_base(p);
+	/* Surplus pages become persistent before new free ones come: ask for them all plus lack. */
+	long want = all + lack;
+	if (write_long(dir, "nr_hugepages", want) != 0)
 		return -1;
-	long got = read_long(dir, "nr_hugepages") - total;
-	if (got < lack) {
+	if (persistent(dir) < want) {
 		/* Too fragmented for contiguous huge pages: compact memory, ask again. */
 		write_long("/proc/sys/vm", "compact_memory", 1);
-		write_long(dir, "nr_hugepages", total + lack);
-		got = read_long(dir, "nr_hugepages") - total;
+		write_long(dir, "nr_hugepages", want);
 	}
-	if (got < lack) { /* the kernel found fewer free huge pages than asked */
-		shrink(p, got);
-		return -1;
-	}
-	outstanding[p] += got;
-	return got;
+	return persistent(dir) >= want ? 0 : -1;
 }
 
-long hugetlb_pool_reserve(enum host_pages p, uint64_t size)
+int hugetlb_pool_reserve(enum host_pages p, uint64_t size)
 {
 	if (!host_backing(p)->pool)
 		return -1;
 	int fd = lock_pools();
 	if (fd < 0)
 		return -1;
-	long got = grow(p, size);
+	int r = grow(p, size);
+	if (r == 0)
+		hold();
 	unlock_pools(fd);
-	return got;
+	return r;
 }
 
-void *hugetlb_pool_map(enum host_pages p, uint64_t size, int flags, long *added)
+void *hugetlb_pool_map(enum host_pages p, uint64_t size)
 {
-	const struct host_backing *b = host_backing(p);
-	int mflags = MAP_PRIVATE | MAP_ANONYMOUS | b->mmap_flags | flags;
-	*added = 0;
+	int flags = MAP_PRIVATE | MAP_ANONYMOUS | host_backing(p)->mmap_flags;
 	int fd = lock_pools(); /* -1 when not root: map what is free, grow nothing */
-	void *a = mmap(NULL, size, PROT_READ | PROT_WRITE, mflags, -1, 0);
+	void *a = mmap(NULL, size, PROT_READ | PROT_WRITE, flags, -1, 0);
 	/* Again after growing, or when another monitor unmapped (no lock needed for that) meanwhile. */
-	long got = a == MAP_FAILED && fd >= 0 ? grow(p, size) : -1;
-	if (got >= 0)
-		a = mmap(NULL, size, PROT_READ | PROT_WRITE, mflags, -1, 0);
+	if (a == MAP_FAILED && fd >= 0 && grow(p, size) == 0)
+		a = mmap(NULL, size, PROT_READ | PROT_WRITE, flags, -1, 0);
 	int saved = errno;
-	if (a == MAP_FAILED && got > 0) {
-		shrink(p, got);
-		outstanding[p] -= got;
-	} else if (got > 0) {
-		*added = got;
-	}
+	if (a != MAP_FAILED && fd >= 0)
+		hold();
 	if (fd >= 0)
 		unlock_pools(fd);
 	errno = saved;
 	return a;
 }
 
-void hugetlb_pool_release(enum host_pages p, long added)
+void hugetlb_pool_release(void)
 {
-	if (added <= 0 || !host_backing(p)->pool)
-		return;
 	int fd = lock_pools();
-	if (fd < 0)
+	if (fd < 0 || holds == 0) {
+		if (fd >= 0)
+			unlock_pools(fd);
 		return;
-	shrink(p, added);
-	outstanding[p] -= added;
+	}
+	if (--holds == 0) {
+		unlink(record);
+		if (other_holders() == 0)
+			restore_base();
+	}
 	unlock_pools(fd);
 }
 
-/* Lowers one pool's nr_hugepages by n with raw system calls only. */
-static void shrink_raw(const char *dir, long n)
+/* Whether HUGETLB_STATE_DIR holds a record other than this process's, with raw system calls only. */
+static int other_records_raw(void)
+{
+	char buf[1024];
+	int dfd = open(HUGETLB_STATE_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return 0;
+	const char *own = strrchr(record, '/') + 1;
+	int found = 0;
+	long n;
+	while (!found && (n = syscall(SYS_getdents64, dfd, buf, sizeof(buf))) > 0)
+		for (long off = 0; off < n;) {
+			const char *name = buf + off + 19; /* struct linux_dirent64: d_name after 19 bytes */
+			unsigned short reclen;
+			memcpy(&reclen, buf + off + 16, sizeof(reclen));
+			if (name[0] >= '1' && name[0] <= '9' && strcmp(name, own) != 0)
+				found = 1;
+			off += reclen;
+		}
+	close(dfd);
+	return found;
+}
+
+/* Writes v to PATH with raw system calls only. */
+static void write_long_raw(const char *dir, long v)
 {
 	char buf[32];
 	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int fd = dfd < 0 ? -1 : openat(dfd, "nr_hugepages", O_RDWR | O_CLOEXEC);
+	int fd = dfd < 0 ? -1 : openat(dfd, "nr_hugepages", O_WRONLY | O_CLOEXEC);
 	if (dfd >= 0)
 		close(dfd);
 	if (fd < 0)
 		return;
-	ssize_t r = read(fd, buf, sizeof(buf) - 1);
-	long v = 0;
-	for (ssize_t i = 0; i < r && buf[i] >= '0' && buf[i] <= '9'; i++)
-		v = v * 10 + (buf[i] - '0');
-	v = v > n ? v - n : 0;
 	int i = sizeof(buf);
 	buf[--i] = '\n';
 	do
 		buf[--i] = (char)('0' + v % 10);
 	while ((v /= 10) > 0);
-	if (r > 0 && lseek(fd, 0, SEEK_SET) == 0 && write(fd, buf + i, sizeof(buf) - i) < 0)
-		r = -1; /* nothing more a dying process can do */
+	if (write(fd, buf + i, sizeof(buf) - i) < 0)
+		i = 0; /* nothing more a dying process can do */
 	close(fd);
 }
 
 /*
- * A dying process gives its pages back only if it can take the lock at once
- * (it may hold the lock itself, on another descriptor). Otherwise its record
- * stays, and the next monitor to take the lock gives them back.
+ * A dying process lets go only if it can take the lock at once. If it is
+ * the last holder (its record the only one), it restores the base, read
+ * raw; a live-looking record of a dead process just defers that to the
+ * next monitor, which is also what happens when the lock is busy.
  */
 void hugetlb_pool_release_on_signal(void)
 {
-	if (outstanding[pools[0]] == 0 && outstanding[pools[1]] == 0)
+	if (holds == 0)
 		return;
-	int fd = open(HUGETLB_STATE_DIR "/lock", O_RDWR | O_CLOEXEC);
+	int fd = open(LOCK_PATH, O_RDWR | O_CLOEXEC);
 	if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0) {
 		if (fd >= 0)
 			close(fd);
 		return;
 	}
-	for (int i = 0; i < POOLS; i++)
-		if (outstanding[pools[i]] > 0)
-			shrink_raw(host_backing(pools[i])->pool, outstanding[pools[i]]);
-	char path[64] = HUGETLB_STATE_DIR "/";
-	size_t n = strlen(path);
-	char digits[16];
-	int k = 0;
-	for (pid_t pid = getpid(); pid > 0 && k < 15; pid /= 10)
-		digits[k++] = (char)('0' + pid % 10);
-	while (k > 0)
-		path[n++] = digits[--k];
-	path[n] = 0;
-	unlink(path);
+	if (!other_records_raw()) {
+		char buf[64];
+		int bfd = open(BASE_PATH, O_RDONLY | O_CLOEXEC);
+		long n = bfd < 0 ? -1 : read(bfd, buf, sizeof(buf) - 1);
+		long base[POOLS] = { -1, -1 };
+		for (long i = 0, k = 0, v = 0, neg = 0; i < n && k < POOLS; i++) {
+			if (buf[i] == '-')
+				neg = 1;
+			else if (buf[i] >= '0' && buf[i] <= '9')
+				v = v * 10 + (buf[i] - '0');
+			else {
+				base[k++] = neg ? -1 : v;
+				v = neg = 0;
+			}
+		}
+		if (bfd >= 0)
+			close(bfd);
+		for (int i = 0; i < POOLS; i++)
+			if (base[i] >= 0)
+				write_long_raw(host_backing(pools[i])->pool, base[i]);
+		unlink(BASE_PATH);
+	}
+	unlink(record);
 	close(fd);
 }

@@ -2,11 +2,12 @@
  * The host's hugetlb pools, shared by every monitor process on the host.
  *
  * A monitor grows a pool (as root) when a VM needs more huge pages than are
- * free and shrinks it by what it added when done. All changes happen under
- * one host-wide lock (flock on HUGETLB_STATE_DIR/lock), and each process
- * records what it has added in HUGETLB_STATE_DIR/<pid>. Whoever takes the
- * lock first gives back what dead processes recorded (killed with SIGKILL,
- * say), so no page stays reserved for a process that is gone.
+ * free. While any monitor holds pool pages, the pools only grow; when the
+ * last one lets go, they go back to the size they had before the first one
+ * grew them (the base). All of it happens under one host-wide lock (flock on
+ * HUGETLB_STATE_DIR/lock); each holding process leaves a record there
+ * (HUGETLB_STATE_DIR/<pid>), so a monitor killed with SIGKILL is noticed by
+ * the next one to take the lock, which gives its share back.
  */
 #ifndef BEYOND_HUGETLB_POOL_H
 #define BEYOND_HUGETLB_POOL_H
@@ -17,20 +18,18 @@
 #define HUGETLB_STATE_DIR "/run/beyond-hugetlb"
 
 /*
- * Maps size bytes of p's huge pages (mmap flags besides the backing's own:
- * MAP_POPULATE, say), growing the pool if it lacks free pages; the lock is
- * held from the check to the mapping, so no other monitor takes the pages
- * in between. Sets *added to the pages added (give them back with
- * hugetlb_pool_release() after munmap). MAP_FAILED with errno on failure.
+ * Maps size bytes of p's huge pages, growing the pool if it lacks free
+ * pages; the lock is held from the check to the mapping (which reserves the
+ * pages), so no other monitor takes them in between. On success the
+ * process holds the pools until hugetlb_pool_release() (after munmap).
+ * MAP_FAILED with errno on failure.
  */
-void *hugetlb_pool_map(enum host_pages p, uint64_t size, int flags, long *added);
-/*
- * Makes sure the pool of p has bytes' worth of free pages, growing it if
- * needed (for a run of many VMs). Returns the pages added, or -1.
- */
-long hugetlb_pool_reserve(enum host_pages p, uint64_t bytes);
-void hugetlb_pool_release(enum host_pages p, long added);
-/* Gives back what this process added, if the lock is free; async-signal-safe. */
+void *hugetlb_pool_map(enum host_pages p, uint64_t size);
+/* Makes sure p's pool has bytes' worth of free pages (for a run of many VMs); 0 and a hold, or -1. */
+int hugetlb_pool_reserve(enum host_pages p, uint64_t bytes);
+/* Drops one hold; the host's last restores the pools' base. */
+void hugetlb_pool_release(void);
+/* The same for a dying process, if the lock is free; async-signal-safe. */
 void hugetlb_pool_release_on_signal(void);
 /* Free pages in p's pool, or -1. */
 long hugetlb_pool_free(enum host_pages p);

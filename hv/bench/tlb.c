@@ -282,7 +282,7 @@ static int drop_page_cache(void)
  * Grows the hugetlb pools once for the whole run, so no run pays for it or
  * races for it: 1G first, while memory still has free contiguous GiBs.
  */
-static void reserve_pools(struct tlb_bench *b, long added[HOST_PAGES_COUNT])
+static void reserve_pools(struct tlb_bench *b, int held[HOST_PAGES_COUNT])
 {
 	static const enum host_pages order[] = { HOST_HUGETLB1G, HOST_HUGETLB2M };
 	for (unsigned k = 0; k < 2; k++) {
@@ -293,14 +293,14 @@ static void reserve_pools(struct tlb_bench *b, long added[HOST_PAGES_COUNT])
 				need = ram_for(b, &b->configs[i]);
 		if (need == 0)
 			continue;
-		added[h] = hugetlb_pool_reserve(h, need);
-		if (added[h] < 0 && drop_page_cache() == 0) {
+		held[h] = hugetlb_pool_reserve(h, need) == 0;
+		if (!held[h] && drop_page_cache() == 0) {
 			/* Page cache scattered over RAM is what usually keeps a GiB from being free. */
 			fprintf(stderr, "bench tlb: dropped the clean page cache to find %s pages\n",
 				host_pages_name(h));
-			added[h] = hugetlb_pool_reserve(h, need);
+			held[h] = hugetlb_pool_reserve(h, need) == 0;
 		}
-		if (added[h] < 0)
+		if (!held[h])
 			fprintf(stderr, "bench tlb: could not reserve %s pages up front; runs will try again\n",
 				host_pages_name(h));
 	}
@@ -397,15 +397,16 @@ int bench_tlb_main(int argc, char **argv)
 		kvm_host_close(&kvm);
 		return setup_error("out of memory");
 	}
-	long pool_added[HOST_PAGES_COUNT] = { 0 };
-	reserve_pools(&b, pool_added);
+	int pool_held[HOST_PAGES_COUNT] = { 0 };
+	reserve_pools(&b, pool_held);
 
 	printf("beyond bench tlb: KVM %s, TSC %.3f GHz, CPU %d, %u samples (%u rounds of %u passes)\nmmu: %s\n",
 	       b.mmu_detail, b.tsc_hz / 1e9, b.cpu, b.reps, b.rounds, b.passes, b.mmu);
 	fflush(stdout);
 	run_matrix(&b, &kvm);
 	for (int h = 0; h < HOST_PAGES_COUNT; h++)
-		hugetlb_pool_release(h, pool_added[h]);
+		if (pool_held[h])
+			hugetlb_pool_release();
 
 	tlb_report_table(&b);
 	int status = tlb_report_json(&b, &out);

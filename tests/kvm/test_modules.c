@@ -37,16 +37,22 @@ MODULE_REGISTER(probe_module);
 
 TestSuite(modules, .init = kvm_test_open, .timeout = 60);
 
+/* vm_create() of `hello` with these module options; its result, err filled on failure. */
+static int create_with(struct vm *vm, const struct vm_option *opts, unsigned n, char *err, size_t errlen)
+{
+	struct vm_config cfg = kvm_test_config("hello", NULL, 1, STDERR_FILENO);
+	cfg.options = opts;
+	cfg.n_options = n;
+	return vm_create(vm, &kvm_test_host, &cfg, err, errlen);
+}
+
 Test(modules, setup_sees_its_options_and_teardown_runs)
 {
 	const struct vm_option opts[] = { { "probe-tag", "vm-a" } };
-	struct vm_config cfg = kvm_test_config("hello", NULL, 1, STDERR_FILENO);
-	cfg.options = opts;
-	cfg.n_options = 1;
 	struct vm vm;
 	char err[256];
 	unsigned before = probe_teardowns;
-	cr_assert_eq(vm_create(&vm, &kvm_test_host, &cfg, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(create_with(&vm, opts, 1, err, sizeof(err)), 0, "%s", err);
 	cr_expect_str_eq(*vm_module_data(&vm, &probe_module), "vm-a");
 	vm_destroy(&vm);
 	cr_expect_eq(probe_teardowns, before + 1);
@@ -55,13 +61,10 @@ Test(modules, setup_sees_its_options_and_teardown_runs)
 Test(modules, failed_setup_fails_the_vm_and_is_torn_down)
 {
 	const struct vm_option opts[] = { { "probe-tag", "x" }, { "probe-fail", NULL } };
-	struct vm_config cfg = kvm_test_config("hello", NULL, 1, STDERR_FILENO);
-	cfg.options = opts;
-	cfg.n_options = 2;
 	struct vm vm;
 	char err[256];
 	unsigned before = probe_teardowns;
-	cr_assert_eq(vm_create(&vm, &kvm_test_host, &cfg, err, sizeof(err)), -1);
+	cr_assert_eq(create_with(&vm, opts, 2, err, sizeof(err)), -1);
 	cr_expect_str_eq(err, "probe: told to fail");
 	vm_destroy(&vm);
 	cr_expect_eq(probe_teardowns, before + 1, "teardown frees what the failed setup kept");
