@@ -49,6 +49,9 @@ enum beyond_hypercall {
 	BEYOND_HC_PARK = 4,    /* no struct: this vCPU stops for good */
 	BEYOND_HC_RESULT = 5,  /* struct beyond_hc_result: a benchmark record */
 	BEYOND_HC_SYNC = 6,    /* struct beyond_hc_sync: a stage a test monitor checks */
+	BEYOND_HC_WAIT = 7,    /* struct beyond_hc_wait: block this vCPU until kicked (scheduler) */
+	BEYOND_HC_KICK = 8,    /* struct beyond_hc_kick: wake vCPUs of this VM (scheduler) */
+	BEYOND_HC_YIELD = 9,   /* struct beyond_hc_yield: give up the CPU (scheduler) */
 	BEYOND_HC_COUNT
 };
 
@@ -124,6 +127,7 @@ struct beyond_hc_sync {
 
 enum beyond_result_type {
 	BEYOND_RESULT_TLB = 1, /* struct beyond_tlb_result */
+	BEYOND_RESULT_SCHED = 2, /* struct beyond_sched_result */
 };
 
 enum beyond_tlb_workload { TLB_CHASE, TLB_GUPS, TLB_STREAM, TLB_WORKLOADS };
@@ -137,6 +141,52 @@ struct beyond_tlb_result {
 	uint64_t accesses;
 	uint64_t cycles;       /* TSC cycles for the pass */
 	uint64_t checksum;     /* keeps the work observable */
+};
+
+/*
+ * --- Scheduler hypercalls: paravirtual spinlocks and IPIs (hv/sched/) ---
+ *
+ * WAIT blocks the calling vCPU until a KICK names it or timeout_ns passes.
+ * A kick that arrives while the vCPU is not waiting is remembered (one
+ * pending kick per vCPU), and the next WAIT returns at once: a waiter
+ * publishes that it waits, re-checks its condition, then calls WAIT, and no
+ * wake-up is lost. Spurious returns are possible; callers re-check.
+ * KICK and YIELD name vCPUs of the caller's own VM only; a vCPU id the VM
+ * does not have ends the guest.
+ */
+struct beyond_hc_wait {
+	uint64_t timeout_ns;   /* 0: no deadline */
+	uint64_t ret;          /* out: enum beyond_wait_ret */
+};
+enum beyond_wait_ret { BEYOND_WAIT_KICKED = 1, BEYOND_WAIT_TIMEOUT = 2 };
+
+struct beyond_hc_kick {
+	uint64_t vcpus;        /* bit i: vCPU i of this VM */
+	uint64_t ret;          /* out: how many of them were blocked in WAIT */
+};
+
+struct beyond_hc_yield {
+	uint64_t target;       /* the vCPU we wait for (directed yield), or BEYOND_YIELD_ANY */
+};
+#define BEYOND_YIELD_ANY (~0ull)
+
+enum beyond_sched_workload { SCHED_WL_LOCK, SCHED_WL_BARRIER, SCHED_WL_INDEPENDENT, SCHED_WORKLOADS };
+enum beyond_sched_lock { SCHED_LOCK_TICKET, SCHED_LOCK_PV, SCHED_LOCKS };
+#define BEYOND_SCHED_HIST 32
+
+/* One vCPU's run of a scheduler workload (guest-runtime/workloads/sched.h). */
+struct beyond_sched_result {
+	uint32_t workload;     /* enum beyond_sched_workload */
+	uint32_t lock;         /* enum beyond_sched_lock */
+	uint32_t vcpu;
+	uint32_t reserved;
+	uint64_t ops;          /* critical sections, barrier rounds or work units done */
+	uint64_t cycles;       /* TSC cycles the vCPU ran the workload (wall clock) */
+	uint64_t wait_cycles;  /* spent acquiring the lock or in the barrier */
+	uint64_t wait_max;
+	uint64_t waits;        /* PV waits (hypercalls) */
+	uint64_t kicks;        /* PV kicks (hypercalls) */
+	uint32_t hist[BEYOND_SCHED_HIST]; /* wait times: bucket b counts [2^b, 2^(b+1)) cycles */
 };
 
 #endif

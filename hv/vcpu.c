@@ -5,6 +5,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include "hv/exit.h"
+#include "hv/sched/sched.h"
 #include "hv/vcpu.h"
 #include "hv/x86.h"
 
@@ -50,6 +51,8 @@ static int vm_ended(struct vm *vm)
 /* One KVM_RUN and its exit; -1 once the VM has ended. */
 static int run_once(struct vcpu *v)
 {
+	if (v->sched && sched_gate(v) < 0)
+		return -1;
 	if (vm_ended(v->vm))
 		return -1;
 	if (ioctl(v->fd, KVM_RUN, 0) < 0) {

@@ -23,6 +23,8 @@ struct vcpu {
 	/* Set while a test steps this vCPU (vcpu_run_until_sync): where SYNC lands. */
 	struct beyond_hc_sync *sync;
 	int synced;
+	/* Set when the VM joined a scheduler (hv/sched/sched.h): sched_gate() before each KVM_RUN. */
+	struct sched_vcpu *sched;
 };
 
 int vcpu_create(struct vm *vm, unsigned id, char *err, size_t errlen);

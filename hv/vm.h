@@ -20,6 +20,7 @@
 
 struct vm;
 struct vcpu;
+struct sched;
 
 /* A hypercall handler: gets the guest-physical address the guest passed. */
 typedef void (*hypercall_fn)(struct vcpu *v, void *opaque, uint64_t gpa);
@@ -54,6 +55,7 @@ struct vm_config {
 	void *opaque;
 	const struct vm_option *options; /* module options, in command-line order */
 	unsigned n_options;
+	struct sched *sched;         /* the scheduler this VM joins (hv/sched/sched.h), or NULL */
 };
 
 struct hypercall_entry {
