@@ -21,5 +21,12 @@ int read_file(const char *path, uint8_t **data, size_t *size, char *err, size_t 
 
 /* The commands (hv/cli/main.c holds their table). */
 int cmd_run(int argc, char **argv);
+int cmd_stat(int argc, char **argv);
+
+/* `beyond run --control PATH`: a socket (owner only) answering `beyond stat` with every VM's stats (stat.c). */
+struct vm;
+struct control;
+struct control *control_start(const char *path, struct vm **vms, unsigned n, char *err, size_t errlen);
+void control_stop(struct control *c); /* NULL is fine */
 
 #endif

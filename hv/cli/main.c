@@ -22,6 +22,7 @@ static const struct command {
 	int (*run)(int argc, char **argv); /* argv[0] is the command's name */
 } commands[] = {
 	{ "run", "[OPTIONS] GUEST [ARGS...]", "run a guest (beyond run --help)", cmd_run },
+	{ "stat", "PATH [--json]", "stats of a running beyond run --control PATH", cmd_stat },
 	{ "guests", "", "list the built-in guests", cmd_guests },
 	{ "bench", "SUITE [OPTIONS]", "run a benchmark (beyond bench --help)", bench_main },
 	{ "blk", "SUBCOMMAND ...", "manage deduplicated disks (beyond blk --help)", blk_cli_main },

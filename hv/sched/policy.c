@@ -244,8 +244,9 @@ static uint64_t cap_until(const struct sched_state *s, unsigned i, uint64_t now,
 		left = gleft;
 	if (left == UINT64_MAX)
 		return end;
-	/* At full width it uses width CPU-ns per ns. */
-	uint64_t t = left / width(s, v);
+	/* At full width it uses width CPU-ns per ns; an idle VM may wake with all its vCPUs. */
+	unsigned w = width(s, v) ? width(s, v) : v->vcpus;
+	uint64_t t = left / w;
 	return t < end - now ? now + t : end;
 }
 

@@ -209,10 +209,14 @@ static uint64_t thread_cpu(clockid_t c)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* Adds the CPU time since the last sample (under vm->lock); returns it. */
+/*
+ * Adds the CPU time since the last sample (under vm->lock); returns it.
+ * Once the VM has ended its threads may be gone (and their ids reused):
+ * only a vCPU's own last call in sched_gate() samples then.
+ */
 static uint64_t sample_cpu(struct sched_vcpu *sv)
 {
-	if (!sv->registered)
+	if (!sv->registered || (sv->v->vm->ended && !pthread_equal(sv->tid, pthread_self())))
 		return 0;
 	uint64_t now = thread_cpu(sv->clock);
 	if (now <= sv->cpu_seen)
@@ -246,11 +250,11 @@ int sched_gate(struct vcpu *v)
 	return ended ? -1 : 0;
 }
 
-/* Makes a vCPU leave KVM_RUN (under vm->lock, after clearing `allowed`). */
+/* Makes a vCPU leave KVM_RUN (under vm->lock, after clearing `allowed`); vm_end() kicked all at the end. */
 static void kick_out(struct sched_vcpu *sv)
 {
 	__atomic_store_n(&sv->v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
-	if (sv->registered)
+	if (sv->registered && !sv->v->vm->ended)
 		pthread_kill(sv->tid, VCPU_KICK_SIGNAL);
 }
 
@@ -269,7 +273,7 @@ static void sample(struct sched *s, uint64_t now, uint64_t elapsed, uint64_t *us
 			struct sched_vcpu *sv = &svm->vcpus[j];
 			uint64_t cpu = sample_cpu(sv), waited = sv->c.wait_ns - sv->wait_seen;
 			sv->wait_seen = sv->c.wait_ns;
-			if (elapsed > cpu + waited)
+			if (!svm->vm->ended && elapsed > cpu + waited)
 				sv->c.steal_ns += elapsed - cpu - waited;
 			e->progress[j] += cpu;
 			used[i] += cpu;

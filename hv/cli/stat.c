@@ -1,0 +1,147 @@
+/*
+ * The control socket: `beyond run --control PATH` listens on a Unix socket
+ * only its owner may use (mode 0600); `beyond stat PATH [--json]` sends one
+ * request line ("text" or "json") and prints the answer: every VM's
+ * counters as `--stats` / `--stats-json` print them at the end, taken now.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include "hv/cli/cli.h"
+#include "hv/error.h"
+#include "hv/stats.h"
+#include "hv/vm.h"
+
+struct control {
+	int fd;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	struct vm **vms;
+	unsigned n;
+	pthread_t thread;
+};
+
+static int socket_address(const char *path, struct sockaddr_un *a, char *err, size_t errlen)
+{
+	*a = (struct sockaddr_un){ .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(a->sun_path))
+		return error_set(err, errlen, "socket path too long (at most %zu bytes)", sizeof(a->sun_path) - 1);
+	strcpy(a->sun_path, path);
+	return 0;
+}
+
+static void answer(struct control *c, int fd)
+{
+	char req[16] = "";
+	ssize_t r = read(fd, req, sizeof(req) - 1);
+	FILE *f = fdopen(fd, "w");
+	if (!f) {
+		close(fd);
+		return;
+	}
+	if (r > 0 && strncmp(req, "json", 4) == 0) {
+		struct json j;
+		json_start(&j, f);
+		json_object(&j, NULL, 1);
+		json_array(&j, "vms", 1);
+		for (unsigned i = 0; i < c->n; i++) {
+			json_object(&j, NULL, 1);
+			json_str(&j, "vm", c->vms[i]->cfg.name);
+			json_bool(&j, "ended", __atomic_load_n(&c->vms[i]->ended, __ATOMIC_ACQUIRE));
+			json_object(&j, "modules", 1);
+			vm_stats_json(c->vms[i], &j);
+			json_end(&j);
+			json_end(&j);
+		}
+		json_end(&j);
+		json_end(&j);
+	} else {
+		for (unsigned i = 0; i < c->n; i++)
+			vm_stats_text(c->vms[i], f);
+	}
+	fclose(f);
+}
+
+static void *control_thread(void *arg)
+{
+	struct control *c = arg;
+	int fd;
+	/* control_stop() shuts the socket down, which ends accept(). */
+	while ((fd = accept4(c->fd, NULL, NULL, SOCK_CLOEXEC)) >= 0 || errno == EINTR || errno == ECONNABORTED)
+		if (fd >= 0)
+			answer(c, fd);
+	return NULL;
+}
+
+struct control *control_start(const char *path, struct vm **vms, unsigned n, char *err, size_t errlen)
+{
+	struct sockaddr_un a;
+	if (socket_address(path, &a, err, errlen))
+		return NULL;
+	struct control *c = calloc(1, sizeof(*c));
+	if (!c) {
+		error_set(err, errlen, "out of memory");
+		return NULL;
+	}
+	*c = (struct control){ .vms = vms, .n = n };
+	snprintf(c->path, sizeof(c->path), "%s", path);
+	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* Created 0600 from the start: no moment at which others could connect. */
+	mode_t old = umask(077);
+	int bound = c->fd >= 0 && bind(c->fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+	umask(old);
+	if (!bound || listen(c->fd, 8) != 0 || pthread_create(&c->thread, NULL, control_thread, c) != 0) {
+		error_set(err, errlen, "%s: %s%s", path, strerror(errno),
+			  errno == EADDRINUSE ? " (remove it if no monitor uses it)" : "");
+		if (bound)
+			unlink(path);
+		if (c->fd >= 0)
+			close(c->fd);
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+void control_stop(struct control *c)
+{
+	if (!c)
+		return;
+	shutdown(c->fd, SHUT_RDWR);
+	pthread_join(c->thread, NULL);
+	close(c->fd);
+	unlink(c->path);
+	free(c);
+}
+
+static const char stat_usage[] = "usage: beyond stat PATH [--json]   (PATH: a running beyond run --control PATH)\n";
+
+int cmd_stat(int argc, char **argv)
+{
+	int json = argc == 3 && strcmp(argv[2], "--json") == 0;
+	if (argc < 2 || argc > 3 || (argc == 3 && !json) || argv[1][0] == '-')
+		return usage_error(stat_usage, argc > 1 && strcmp(argv[1], "--help") == 0 ? NULL : "stat: name the socket");
+	struct sockaddr_un a;
+	char err[256], buf[4096];
+	if (socket_address(argv[1], &a, err, sizeof(err)))
+		return setup_error("%s", err);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		return setup_error("cannot reach a monitor at %s: %s", argv[1], strerror(e));
+	}
+	const char *req = json ? "json\n" : "text\n";
+	ssize_t n = write(fd, req, strlen(req));
+	while (n > 0 && (n = read(fd, buf, sizeof(buf))) > 0)
+		if (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n)
+			break;
+	close(fd);
+	return n < 0 ? setup_error("reading from %s: %s", argv[1], strerror(errno)) : 0;
+}
