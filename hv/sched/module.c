@@ -203,6 +203,17 @@ static void sched_teardown(struct vm *vm)
 	*vm_module_data(vm, &sched_module) = NULL;
 }
 
+uint64_t sched_vm_cpu_ns(struct vm *vm)
+{
+	struct sched_vm *svm = svm_of(vm);
+	uint64_t sum = 0;
+	pthread_mutex_lock(&vm->lock);
+	for (unsigned j = 0; svm && j < vm->cfg.vcpus; j++)
+		sum += svm->vcpus[j].c.cpu_ns;
+	pthread_mutex_unlock(&vm->lock);
+	return sum;
+}
+
 static void put_counters(struct stats_out *o, const struct sched_counters *c)
 {
 	stats_u64(o, "cpu_ns", c->cpu_ns);

@@ -1,11 +1,13 @@
 /* The scheduling policies as pure functions of struct sched_state (policy.h). */
-#include <math.h>
+#include <math.h> /* isfinite */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "hv/sched/policy.h"
 
 #define EPS 1e-12
+
+static double dmin(double a, double b) { return a < b ? a : b; }
 
 static const char *const policy_names[SCHED_POLICIES] = { "os", "gang", "relaxed" };
 
@@ -200,7 +202,7 @@ void sched_entitle(const struct sched_state *s, double e[SCHED_MAX_VMS])
 	/* Reserves: each VM's own, then its group's, within every cap. */
 	for (unsigned i = 0; i < s->n_vms; i++) {
 		unsigned g = s->vm[i].group;
-		double r = fmin(s->vm[i].p.reserve, fmin(head[i], ghead[g]));
+		double r = dmin(s->vm[i].p.reserve, dmin(head[i], ghead[g]));
 		e[i] += r;
 		head[i] -= r;
 		ghead[g] -= r;
@@ -208,7 +210,7 @@ void sched_entitle(const struct sched_state *s, double e[SCHED_MAX_VMS])
 		free_frac -= r;
 	}
 	for (unsigned g = 0; g < s->n_groups; g++) {
-		double top = fmin(s->group[g].p.reserve - galloc[g], ghead[g]);
+		double top = dmin(s->group[g].p.reserve - galloc[g], ghead[g]);
 		if (top > EPS) {
 			double r = fill_group(s, g, top, head, e);
 			ghead[g] -= r;
@@ -223,7 +225,7 @@ void sched_entitle(const struct sched_state *s, double e[SCHED_MAX_VMS])
 		for (unsigned i = 0; i < s->n_vms; i++)
 			if (s->vm[i].group == g)
 				members += head[i];
-		ghead[g] = fmin(ghead[g], members);
+		ghead[g] = dmin(ghead[g], members);
 		gidx[g] = g;
 	}
 	waterfill(gidx, s->n_groups, gw, ghead, free_frac > 0 ? free_frac : 0, take);

@@ -50,6 +50,9 @@ enum sched_policy sched_policy(const struct sched *s);
  */
 int sched_run(struct sched *s, struct vm **vms, unsigned n);
 
+/* CPU time of all of vm's vCPU threads so far (the accounting's cpu_ns). */
+uint64_t sched_vm_cpu_ns(struct vm *vm);
+
 /* Before each KVM_RUN of a vCPU with v->sched: returns once it may run; -1 once the VM has ended. */
 int sched_gate(struct vcpu *v);
 
