@@ -92,7 +92,7 @@ struct control *control_start(const char *path, struct vm **vms, unsigned n, cha
 	snprintf(c->path, sizeof(c->path), "%s", path);
 	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	/* Created 0600 from the start: no moment at which others could connect. */
-	mode_t old = umask(077);
+	mode_t old = umask(0177);
 	int bound = c->fd >= 0 && bind(c->fd, (struct sockaddr *)&a, sizeof(a)) == 0;
 	umask(old);
 	if (!bound || listen(c->fd, 8) != 0 || pthread_create(&c->thread, NULL, control_thread, c) != 0) {

@@ -338,7 +338,7 @@ static int sleep_until(struct sched *s, uint64_t until)
 static void *sched_thread(void *arg)
 {
 	struct sched *s = arg;
-	struct sched_param prio = { .sched_priority = 1 };
+	struct sched_param prio = { .sched_priority = 2 };
 	/* Slices must start on time even when every CPU runs vCPUs; as root we may ask for that. */
 	pthread_setschedparam(pthread_self(), SCHED_FIFO, &prio);
 	uint64_t last = sched_now(), used[SCHED_MAX_VMS];
