@@ -89,7 +89,8 @@ static void hc_pagestate(struct vcpu *v, void *opaque, uint64_t gpa)
 	char err[256];
 	if (vm_copy_from_guest(v, "pagestate struct", &a, gpa, sizeof(a)))
 		return;
-	struct pager *p = pager_of(v->vm);
+	/* Naive paging ignores hints: the table is not used, and the guest is told so. */
+	struct pager *p = strcmp(last_option(v->vm, "pager-mode", "coop"), "naive") ? pager_of(v->vm) : NULL;
 	if (p && pager_register_table(p, a.table, size_option(v->vm, "balloon", 0), err, sizeof(err))) {
 		vm_end(v->vm, VM_STATUS_ABNORMAL, "bad hypercall from vCPU %u: %s", v->id, err);
 		return;

@@ -49,6 +49,10 @@ int swap_area_open(struct swap_area *a, const char *path, uint64_t size, uint64_
 		unlink(a->path);
 		a->path[0] = 0;
 	}
+	/* Evicted memory must leave the host, not move into its page cache: direct I/O where the
+	 * filesystem has it (tmpfs has not, and there it is memory anyway). */
+	int fl = fcntl(a->fd, F_GETFL);
+	a->direct = fl >= 0 && fcntl(a->fd, F_SETFL, fl | O_DIRECT) == 0;
 	return 0;
 }
 

@@ -18,6 +18,7 @@ struct swap_area {
 	uint32_t slots;          /* capacity */
 	uint32_t used;
 	uint32_t hint;           /* where the next free-slot search starts */
+	int direct;              /* O_DIRECT: I/O bypasses the page cache (buffers page aligned) */
 	uint64_t *bitmap;        /* one bit per slot, set when in use */
 	char path[4096];         /* the file, if kept; "" once unlinked */
 };
