@@ -8,6 +8,7 @@
 #include <string.h>
 #include "hv/cli/cli.h"
 #include "hv/module.h"
+#include "hv/pager.h"
 #include "hv/stats.h"
 #include "hv/vcpu.h"
 #include "mm/layout.h"
@@ -169,14 +170,21 @@ static void pager_teardown(struct vm *vm)
 	*slot = NULL;
 }
 
-static void pager_stats(struct vm *vm, struct stats_out *o)
+int pager_vm_stats(struct vm *vm, struct pager_stats *s)
 {
 	struct pager *p = pager_of(vm);
-	struct guest_mem_usage u;
 	if (!p)
-		return;
+		return -1;
+	pager_get_stats(p, s);
+	return 0;
+}
+
+static void pager_stats(struct vm *vm, struct stats_out *o)
+{
+	struct guest_mem_usage u;
 	struct pager_stats s;
-	pager_get_stats(p, &s);
+	if (pager_vm_stats(vm, &s))
+		return;
 	stats_group(o, "memory");
 	const struct { const char *name; uint64_t v; } rows[] = {
 		{ "limit", s.limit }, { "unit", s.unit }, { "resident", s.resident }, { "pinned", s.pinned },

@@ -50,17 +50,17 @@ int pagestate_try_drop(uint8_t *states, const uint8_t *data, unsigned n, int zer
 			return 0;
 	for (unsigned i = 0; i < n; i++) {
 		const uint8_t *page = data + (uint64_t)i * PAGE;
-		unsigned s = states ? state_of(&states[i]) : BEYOND_PAGE_STABLE;
+		unsigned s = BEYOND_PAGE_STABLE;
+		/* The guest may go VOLATILE -> STABLE -> VOLATILE under us: retry while it reads VOLATILE. */
+		while (states && (s = state_of(&states[i])) == BEYOND_PAGE_VOLATILE && !discard(&states[i]))
+			;
 		if (s == BEYOND_PAGE_VOLATILE) {
-			if (discard(&states[i])) {
-				c.discarded++;
-				continue;
-			}
-			/* The guest got there first (make_stable, or a free): look again. */
-			s = state_of(&states[i]);
-			if (keeps_data(s, page, zero_check))
-				return 0; /* pages discarded so far stay discarded: the guest will see it */
+			c.discarded++;
+			continue;
 		}
+		/* Looked at again: the guest may have made the page stable since the first look. */
+		if (keeps_data(s, page, zero_check))
+			return 0; /* pages discarded so far stay discarded: the guest will see it */
 		if (s == BEYOND_PAGE_UNUSED || s == BEYOND_PAGE_DISCARDED)
 			c.unused += s == BEYOND_PAGE_UNUSED;
 		else if (s == BEYOND_PAGE_STABLE)
