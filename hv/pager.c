@@ -142,7 +142,7 @@ static int pager_setup(struct vm *vm, char *err, size_t errlen)
 		.unit = !strcmp(unit, "2m") ? PT_2M : PT_4K,
 		.hints = !naive,
 		.fifo = !strcmp(last_option(vm, "pager-victim", "clock"), "fifo"),
-		.swap_path = vm_option(vm, "swap", 0),
+		.swap_path = last_option(vm, "swap", NULL),
 		.swap_size = size_option(vm, "swap-size", 0),
 		.swap_keep = vm_option(vm, "swap-keep", 0) != NULL,
 		.cr3 = vm->cr3,
