@@ -134,13 +134,23 @@ static void wake(struct pager *p, uint64_t u)
 	ioctl(p->uffd, UFFDIO_WAKE, &r);
 }
 
-/* Accessed bits of the guest leaf entries covering unit u: tested and cleared. */
-static int test_and_clear_accessed(struct pager *p, uint64_t u)
+/*
+ * Accessed bits of the guest leaf entries covering unit u: tested and cleared.
+ * *span is set to the units the entries cover (more than one when the guest
+ * page is larger than the unit).
+ */
+static int test_and_clear_accessed(struct pager *p, uint64_t u, uint64_t *first, uint64_t *span)
 {
 	uint64_t leaf, gpa = u * p->cfg.unit;
 	uint64_t *e = pt_leaf(p->mem->base, p->mem->size, p->cfg.cr3, gpa, &leaf);
+	*first = u;
+	*span = 1;
 	if (!e)
 		return 0;
+	if (leaf > p->cfg.unit) {
+		*first = (gpa & ~(leaf - 1)) / p->cfg.unit;
+		*span = leaf / p->cfg.unit;
+	}
 	/* Guest 4K pages under a 2M unit: 512 entries, consecutive in one table page. */
 	uint64_t n = leaf < p->cfg.unit ? p->cfg.unit / leaf : 1;
 	uint64_t seen = 0;
@@ -173,13 +183,15 @@ static uint64_t choose_victim(struct pager *p)
 		p->hand = (p->hand + 1) % p->n_units;
 		if (!evictable(p, u))
 			continue;
+		uint64_t first, span;
 		p->st.clock_scanned++;
-		if (!test_and_clear_accessed(p, u))
+		if (!test_and_clear_accessed(p, u, &first, &span))
 			return u;
 		p->st.clock_referenced++;
-		/* Drop KVM's mappings so that the next access walks the guest table and sets the bit. */
-		write_protect(p, u, 1, 1);
-		write_protect(p, u, 1, 0);
+		/* Drop KVM's mappings of the whole guest page, so that its next access walks the
+		 * guest table and sets the bit again. */
+		write_protect(p, first, span, 1);
+		write_protect(p, first, span, 0);
 	}
 	return UINT64_MAX;
 }
@@ -272,7 +284,11 @@ static int install(struct pager *p, uint64_t u)
 	}
 	if (!from_swap)
 		memset(p->buf, 0, p->cfg.unit);
-	struct uffdio_copy c = { .dst = (uintptr_t)unit_host(p, u), .src = (uintptr_t)p->buf, .len = p->cfg.unit };
+	/* A 2 MiB unit on THP is filled as 4K pages and collapsed before the faulting thread runs
+	 * on: a guest access during the collapse holds a page reference that makes it fail. */
+	int collapse = p->cfg.unit > PAGE && p->mem->host_pages == HOST_THP;
+	struct uffdio_copy c = { .dst = (uintptr_t)unit_host(p, u), .src = (uintptr_t)p->buf, .len = p->cfg.unit,
+				 .mode = collapse ? UFFDIO_COPY_MODE_DONTWAKE : 0 };
 	if (ioctl(p->uffd, UFFDIO_COPY, &c) != 0 && errno != EEXIST) {
 		fail(p, "pager: UFFDIO_COPY failed: %s", strerror(errno));
 		wake(p, u);
@@ -292,12 +308,12 @@ static int install(struct pager *p, uint64_t u)
 		p->flags[u] &= ~UNIT_BALLOONED; /* touched while given away: it is back, as zeros */
 		p->ballooned--;
 	}
-	/* A 2 MiB unit on THP was filled as 4K pages: make it one huge page again. */
-	if (p->cfg.unit > PAGE && p->mem->host_pages == HOST_THP) {
+	if (collapse) {
 		if (madvise(unit_host(p, u), p->cfg.unit, MADV_COLLAPSE) == 0)
 			p->st.collapsed++;
 		else
 			p->st.collapse_failed++;
+		wake(p, u);
 	}
 	p->flags[u] |= UNIT_RESIDENT;
 	p->resident++;

@@ -170,5 +170,6 @@ int bench_main(int argc, char **argv);
 /* Entry points of the drivers, argv[0] is their NAME; one row each in suite.c. */
 int bench_tlb_main(int argc, char **argv);
 int bench_blk_main(int argc, char **argv);
+int bench_swap_main(int argc, char **argv);
 
 #endif
