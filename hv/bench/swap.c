@@ -67,7 +67,7 @@ static void on_result(void *opaque, uint32_t type, const void *rec, uint32_t len
 
 static unsigned passes_for(unsigned workload)
 {
-	return workload == SWAP_SWEEP ? PASSES : workload == SWAP_HOTCOLD ? 4 : 2;
+	return workload == SWAP_SWEEP ? PASSES : workload == SWAP_HOTCOLD ? 8 : 2;
 }
 
 static void run_cell(struct swap_bench *b, struct cell *c, struct kvm_host *kvm)
