@@ -52,6 +52,10 @@ enum beyond_hypercall {
 	BEYOND_HC_WAIT = 7,    /* struct beyond_hc_wait: block this vCPU until kicked (scheduler) */
 	BEYOND_HC_KICK = 8,    /* struct beyond_hc_kick: wake vCPUs of this VM (scheduler) */
 	BEYOND_HC_YIELD = 9,   /* struct beyond_hc_yield: give up the CPU (scheduler) */
+	/* Cooperative paging (the pager module, --mem-limit): see "Page states" below. */
+	BEYOND_HC_PAGESTATE = 10, /* struct beyond_hc_pagestate: register the page-state table */
+	BEYOND_HC_PREFETCH = 11,  /* struct beyond_hc_range: bring a range in ahead of use */
+	BEYOND_HC_BALLOON = 12,   /* struct beyond_hc_balloon: give back or reclaim 2 MiB blocks */
 	BEYOND_HC_COUNT
 };
 
@@ -128,6 +132,7 @@ struct beyond_hc_sync {
 enum beyond_result_type {
 	BEYOND_RESULT_TLB = 1, /* struct beyond_tlb_result */
 	BEYOND_RESULT_SCHED = 2, /* struct beyond_sched_result */
+	BEYOND_RESULT_SWAP = 3, /* struct beyond_swap_result */
 };
 
 enum beyond_tlb_workload { TLB_CHASE, TLB_GUPS, TLB_STREAM, TLB_WORKLOADS };
@@ -187,6 +192,109 @@ struct beyond_sched_result {
 	uint64_t waits;        /* PV waits (hypercalls) */
 	uint64_t kicks;        /* PV kicks (hypercalls) */
 	uint32_t hist[BEYOND_SCHED_HIST]; /* wait times: bucket b counts [2^b, 2^(b+1)) cycles */
+};
+
+/*
+ * Page states (cooperative paging, after s390's CMMA).
+ *
+ * The guest keeps a page-state table in its own RAM: a struct
+ * beyond_pagestate_header, then one byte per 4 KiB page of RAM (byte i is
+ * the page at guest-physical i * 4096), and registers it once with
+ * BEYOND_HC_PAGESTATE. The monitor pins the table (it is never evicted) and
+ * reads and writes it concurrently with the guest, so every change is an
+ * atomic operation on the one byte (lock cmpxchg, lock or/and): a plain
+ * store may lose the other side's change.
+ *
+ * Bits 0-1, the state:
+ *   STABLE    contents must be kept (the default, also for unknown values).
+ *   UNUSED    the guest does not need the contents (free memory): the host
+ *             drops the page without I/O; the next access reads zeros.
+ *   VOLATILE  the guest can rebuild the contents: the host may drop the
+ *             page without I/O, and then sets DISCARDED.
+ *   DISCARDED set only by the host, by cmpxchg VOLATILE -> DISCARDED. The
+ *             contents are gone (the page reads zeros or stale data).
+ * Bit 7, NOT_PRESENT: set and cleared only by the host (lock or/and): the
+ * page is not resident on the host (swapped out or dropped); touching it
+ * costs a fault into the monitor. BEYOND_HC_PREFETCH brings ranges back in
+ * ahead of use. Other bits are reserved (0).
+ *
+ * Guest transitions, each one cmpxchg of the byte (retried if only
+ * NOT_PRESENT changed):
+ *   make_volatile: STABLE -> VOLATILE
+ *   make_stable:   VOLATILE -> STABLE succeeds; DISCARDED -> STABLE
+ *                  succeeds but reports the loss: the caller must rebuild
+ *                  the contents before reading them.
+ *   free:          any -> UNUSED; allocate: UNUSED -> STABLE (contents
+ *                  undefined until written).
+ * Host: to drop a page it first write-protects it (a guest write waits),
+ * then reads the state: UNUSED is dropped; VOLATILE is dropped only if its
+ * cmpxchg VOLATILE -> DISCARDED succeeds; anything else is written to swap
+ * (or dropped if all zero). Either side's cmpxchg wins the race, never both:
+ * a make_stable that returned success keeps its contents, and a page whose
+ * make_stable reported loss is never read back as valid. A guest that lies
+ * (reads an UNUSED page expecting old data) gets zeros: it only hurts itself.
+ *
+ * The header also carries the balloon target: the host sets it, the guest
+ * runtime polls it and gives back (BEYOND_HC_BALLOON) whole 2 MiB blocks.
+ */
+#define BEYOND_PAGE_STABLE 0u
+#define BEYOND_PAGE_UNUSED 1u
+#define BEYOND_PAGE_VOLATILE 2u
+#define BEYOND_PAGE_DISCARDED 3u
+#define BEYOND_PAGE_STATE_MASK 3u
+#define BEYOND_PAGE_NOT_PRESENT 0x80u
+
+#define BEYOND_PAGESTATE_MAGIC 0x6574617473676170ull /* "pagstate" */
+
+struct beyond_pagestate_header {
+	uint64_t magic;           /* BEYOND_PAGESTATE_MAGIC, by the guest */
+	uint64_t pages;           /* entries that follow: mem_size / 4096, by the guest */
+	uint64_t balloon_target;  /* bytes the host asks the guest to give back (host writes) */
+	uint64_t balloon_size;    /* bytes the host holds as ballooned (host writes) */
+	uint64_t reserved[4];
+	uint8_t state[];          /* one byte per 4 KiB page */
+};
+
+/* Registers the table at `table` (4 KiB aligned, header + pages bytes inside RAM). */
+struct beyond_hc_pagestate {
+	uint64_t table;
+	uint64_t ret;             /* 0, or -1 when no pager runs (no --mem-limit): hints unused */
+};
+
+/* PREFETCH: [gpa, gpa + len) inside RAM; the host reads it in while the guest goes on. */
+struct beyond_hc_range {
+	uint64_t gpa;
+	uint64_t len;
+};
+
+#define BEYOND_BALLOON_BLOCK (2ull << 20)
+enum beyond_balloon_op { BEYOND_BALLOON_INFLATE = 1, BEYOND_BALLOON_DEFLATE = 2 };
+
+/*
+ * BALLOON: INFLATE gives the host the 2 MiB-aligned blocks [gpa, gpa + len)
+ * (their memory is released; the guest must not touch them: they read zeros);
+ * DEFLATE takes them back (zeros). `ret` is 0, or -1 when the range is not
+ * whole 2 MiB blocks or no pager runs.
+ */
+struct beyond_hc_balloon {
+	uint32_t op;              /* enum beyond_balloon_op */
+	uint32_t reserved;
+	uint64_t gpa;
+	uint64_t len;
+	uint64_t ret;
+};
+
+/* The swap workloads (guest-runtime/workloads/swap.h). */
+enum beyond_swap_workload { SWAP_SWEEP, SWAP_CHURN, SWAP_CACHE, SWAP_ZERO, SWAP_HOTCOLD, SWAP_WORKLOADS };
+
+struct beyond_swap_result {
+	uint32_t workload;        /* enum beyond_swap_workload */
+	uint32_t errors;          /* pages whose contents were wrong (must be 0) */
+	uint64_t bytes;           /* RAM the workload used */
+	uint64_t cycles;          /* TSC cycles of the timed part */
+	uint64_t ops;             /* pages (sweep, churn, zero) or accesses (cache, hotcold) */
+	uint64_t rebuilt;         /* cache: blocks rebuilt after the host discarded them */
+	uint64_t checksum;
 };
 
 #endif

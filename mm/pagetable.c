@@ -90,24 +90,30 @@ uint64_t pt_build(uint8_t *ram, uint64_t mem_size, uint64_t leaf, uint64_t pt_ba
 	return pt_base;
 }
 
-int pt_walk(const uint8_t *ram, uint64_t mem_size, uint64_t cr3, uint64_t va,
-	    uint64_t *pa, uint64_t *leaf)
+uint64_t *pt_leaf(const uint8_t *ram, uint64_t mem_size, uint64_t cr3, uint64_t va, uint64_t *leaf)
 {
 	uint64_t table = cr3 & PTE_ADDR_MASK;
 	for (int shift = 39; shift >= 12; shift -= 9) {
 		if (table > mem_size - PT_4K || mem_size < PT_4K)
-			return -1;
-		uint64_t e;
-		memcpy(&e, ram + table + ((va >> shift) & (ENTRIES - 1)) * 8, 8);
-		if (!(e & PTE_P))
-			return -1;
-		if (shift == 12 || ((e & PTE_PS) && shift <= 30)) {
-			uint64_t size = 1ull << shift;
-			*pa = (e & PTE_ADDR_MASK & ~(size - 1)) | (va & (size - 1));
-			*leaf = size;
-			return 0;
+			return NULL;
+		uint64_t *e = (uint64_t *)(ram + table + ((va >> shift) & (ENTRIES - 1)) * 8);
+		if (!(*e & PTE_P))
+			return NULL;
+		if (shift == 12 || ((*e & PTE_PS) && shift <= 30)) {
+			*leaf = 1ull << shift;
+			return e;
 		}
-		table = e & PTE_ADDR_MASK;
+		table = *e & PTE_ADDR_MASK;
 	}
-	return -1;
+	return NULL;
+}
+
+int pt_walk(const uint8_t *ram, uint64_t mem_size, uint64_t cr3, uint64_t va,
+	    uint64_t *pa, uint64_t *leaf)
+{
+	uint64_t *e = pt_leaf(ram, mem_size, cr3, va, leaf);
+	if (!e)
+		return -1;
+	*pa = (*e & PTE_ADDR_MASK & ~(*leaf - 1)) | (va & (*leaf - 1));
+	return 0;
 }

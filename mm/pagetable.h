@@ -17,6 +17,7 @@
 #define PTE_US (1ull << 2)
 #define PTE_PWT (1ull << 3)
 #define PTE_PCD (1ull << 4)
+#define PTE_A  (1ull << 5)  /* accessed: set by the (shadow) MMU on a walk */
 #define PTE_PS (1ull << 7)
 #define PTE_ADDR_MASK 0x000ffffffffff000ull
 
@@ -43,5 +44,8 @@ uint64_t pt_build(uint8_t *ram, uint64_t mem_size, uint64_t leaf, uint64_t pt_ba
  */
 int pt_walk(const uint8_t *ram, uint64_t mem_size, uint64_t cr3, uint64_t va,
 	    uint64_t *pa, uint64_t *leaf);
+
+/* The leaf entry mapping va (its size in *leaf), as pt_walk() finds it, or NULL. */
+uint64_t *pt_leaf(const uint8_t *ram, uint64_t mem_size, uint64_t cr3, uint64_t va, uint64_t *leaf);
 
 #endif

@@ -171,5 +171,6 @@ int bench_main(int argc, char **argv);
 int bench_tlb_main(int argc, char **argv);
 int bench_blk_main(int argc, char **argv);
 int bench_sched_main(int argc, char **argv);
+int bench_swap_main(int argc, char **argv);
 
 #endif

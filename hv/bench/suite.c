@@ -11,6 +11,7 @@ static const struct bench_suite {
 	{ "tlb", "TLB cost of guest/host page sizes next to native code", bench_tlb_main },
 	{ "blk", "the block store: space against raw and qcow2, speed against a raw file", bench_blk_main },
 	{ "sched", "gang scheduling and PV spinlocks under overcommit; caps and reserves", bench_sched_main },
+	{ "swap", "the pager: naive and cooperative paging, 4K and 2M units, under a memory limit", bench_swap_main },
 };
 #define N_SUITES (sizeof(suites) / sizeof(suites[0]))
 
