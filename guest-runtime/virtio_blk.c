@@ -178,7 +178,7 @@ int vblk_complete(struct vblk *d, uint64_t *tag)
 	return d->slots[s].status;
 }
 
-static int one(struct vblk *d, uint32_t type, uint64_t sector, void *buf, uint32_t len)
+int vblk_request(struct vblk *d, uint32_t type, uint64_t sector, void *buf, uint32_t len)
 {
 	uint64_t tag;
 	int st;
@@ -195,20 +195,20 @@ static int one(struct vblk *d, uint32_t type, uint64_t sector, void *buf, uint32
 
 int vblk_read(struct vblk *d, uint64_t sector, void *buf, uint32_t len)
 {
-	return one(d, VIRTIO_BLK_T_IN, sector, buf, len);
+	return vblk_request(d, VIRTIO_BLK_T_IN, sector, buf, len);
 }
 
 int vblk_write(struct vblk *d, uint64_t sector, const void *buf, uint32_t len)
 {
-	return one(d, VIRTIO_BLK_T_OUT, sector, (void *)buf, len);
+	return vblk_request(d, VIRTIO_BLK_T_OUT, sector, (void *)buf, len);
 }
 
-int vblk_flush(struct vblk *d) { return one(d, VIRTIO_BLK_T_FLUSH, 0, 0, 0); }
-int vblk_discard(struct vblk *d, uint64_t sector, uint32_t n) { return one(d, VIRTIO_BLK_T_DISCARD, sector, 0, n); }
-int vblk_write_zeroes(struct vblk *d, uint64_t sector, uint32_t n) { return one(d, VIRTIO_BLK_T_WRITE_ZEROES, sector, 0, n); }
+int vblk_flush(struct vblk *d) { return vblk_request(d, VIRTIO_BLK_T_FLUSH, 0, 0, 0); }
+int vblk_discard(struct vblk *d, uint64_t sector, uint32_t n) { return vblk_request(d, VIRTIO_BLK_T_DISCARD, sector, 0, n); }
+int vblk_write_zeroes(struct vblk *d, uint64_t sector, uint32_t n) { return vblk_request(d, VIRTIO_BLK_T_WRITE_ZEROES, sector, 0, n); }
 
 int vblk_get_id(struct vblk *d, char *id)
 {
 	memset(id, 0, VIRTIO_BLK_ID_BYTES + 1);
-	return one(d, VIRTIO_BLK_T_GET_ID, 0, id, VIRTIO_BLK_ID_BYTES);
+	return vblk_request(d, VIRTIO_BLK_T_GET_ID, 0, id, VIRTIO_BLK_ID_BYTES);
 }

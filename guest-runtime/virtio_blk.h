@@ -61,7 +61,8 @@ int vblk_complete(struct vblk *d, uint64_t *tag);
 /* Requests submitted and not yet completed. */
 unsigned vblk_in_flight(const struct vblk *d);
 
-/* One request, waited for: its status. */
+/* One request (any type), waited for: its status. */
+int vblk_request(struct vblk *d, uint32_t type, uint64_t sector, void *buf, uint32_t len);
 int vblk_read(struct vblk *d, uint64_t sector, void *buf, uint32_t len);
 int vblk_write(struct vblk *d, uint64_t sector, const void *buf, uint32_t len);
 int vblk_flush(struct vblk *d);
