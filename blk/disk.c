@@ -150,6 +150,7 @@ int disk_close(struct disk *d)
 uint64_t disk_size(const struct disk *d) { return d->size; }
 bool disk_readonly(const struct disk *d) { return d->ro; }
 const char *disk_name(const struct disk *d) { return d->name; }
+struct blk_store *disk_store(const struct disk *d) { return d->store ? d->store->s : NULL; }
 
 uint32_t disk_block_size(const struct disk *d)
 {

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct blk_store;
 struct disk;
 
 int disk_open_file(const char *path, bool ro, struct disk **out, char *err, size_t errlen);
@@ -27,6 +28,8 @@ uint64_t disk_size(const struct disk *d);
 bool disk_readonly(const struct disk *d);
 /* The backend's natural block: the store's block size, 4096 for a file. */
 uint32_t disk_block_size(const struct disk *d);
+/* The opened store of a volume (shared, see above), NULL for a file. */
+struct blk_store *disk_store(const struct disk *d);
 /* The volume's name or the file's base name. */
 const char *disk_name(const struct disk *d);
 

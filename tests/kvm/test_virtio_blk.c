@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "blk/disk.h"
 #include "blk/store.h"
 #include "hv/vcpu.h"
 #include "tests/kvm/kvm_test.h"
@@ -173,4 +174,48 @@ Test(virtio_blk, bad_disk_options_fail_set_up)
 	cr_expect_eq(vm_create(&vm, &kvm_test_host, &cfg, err, sizeof(err)), -1);
 	cr_expect(strstr(err, "no store /nonexistent"), "%s", err);
 	vm_destroy(&vm);
+}
+
+/* Every 4 KiB block of the snapshot holds one generation of the `flushes` guest, the blocks at most one apart. */
+static void check_generations(struct blk_store *s, const char *name)
+{
+	struct blk_vol *v;
+	uint64_t b[8192], lo = ~0ull, hi = 0;
+	cr_assert_eq(blk_vol_open(s, name, &v), 0);
+	cr_assert_eq(blk_read(v, b, 0, sizeof(b)), 0);
+	blk_vol_close(v);
+	for (int blk = 0; blk < 16; blk++) {
+		uint64_t g = b[blk * 512];
+		for (int i = 1; i < 512; i++)
+			cr_assert_eq(b[blk * 512 + i], g, "block %d of %s mixes generations", blk, name);
+		lo = g < lo ? g : lo, hi = g > hi ? g : hi;
+	}
+	cr_expect(lo >= 1 && hi - lo <= 1, "%s holds generations %lu..%lu", name, (unsigned long)lo, (unsigned long)hi);
+}
+
+Test(virtio_blk, snapshot_and_clone_a_volume_in_use)
+{
+	static struct guest_run w, r;
+	char disk[160], err[256];
+	snprintf(disk, sizeof(disk), "store=%s,vol=a", store);
+	make(&w, "disk", disk, "flushes", "0", NULL);
+	cr_assert_eq(pthread_create(&w.thread, NULL, run_thread, &w), 0);
+	struct disk *d;
+	cr_assert_eq(disk_open_volume(store, "a", false, &d, err, sizeof(err)), 0, "%s", err);
+	struct blk_store *s = disk_store(d);
+	usleep(300000); /* some generations written */
+	cr_expect_eq(blk_vol_copy(s, "a", "snap", false), 0);
+	cr_expect_eq(blk_vol_copy(s, "snap", "clone", true), 0);
+	vm_end(&w.vm, 0, "test over");
+	pthread_join(w.thread, NULL);
+	vm_destroy(&w.vm);
+	check_generations(s, "snap");
+	check_generations(s, "clone");
+	cr_expect_eq(disk_close(d), 0);
+
+	/* A snapshot is a read-only disk: the guest sees RO and gets IOERR on writes. */
+	snprintf(disk, sizeof(disk), "store=%s,vol=snap", store);
+	make(&r, "disk", disk, "ro", "0", NULL);
+	cr_expect_eq(vm_run(&r.vm), 0, "%s", r.vm.reason);
+	vm_destroy(&r.vm);
 }
