@@ -189,7 +189,7 @@ static int bench(int argc, char **argv)
 	uint64_t buf_size = 0;
 	for (int i = 5; i < argc; i++) {
 		const char *s = argv[i], *e;
-		struct io_plan p = { .span = span, .cycles = boot_info.tsc_hz / 1000 * ms, .seed = seed + i };
+		struct io_plan p = { .span = span, .cycles = boot_info.tsc_hz / 1000 * ms, .seed = seed };
 		p.disk = (uint32_t)strtou64(s, &e);
 		if (*e++ != ':' || p.disk >= BEYOND_VIRTIO_SLOTS)
 			goto bad;

@@ -16,7 +16,10 @@ static uint64_t next_offset(const struct io_plan *p, uint64_t i, uint64_t *rng)
 
 void io_run(const struct io_plan *p, const struct io_backend *b, struct beyond_io_result *r)
 {
-	uint64_t rng = p->seed | 1, issued = 0, tag;
+	/* Offsets depend on the seed and the pattern only: the same run gives the same offsets anywhere. */
+	uint64_t rng = (p->seed ^ p->block ^ (uint64_t)p->depth << 32 ^ (uint64_t)p->write << 40 ^
+			(uint64_t)p->pattern << 48) | 1;
+	uint64_t issued = 0, tag;
 	uint16_t free_slots[IO_MAX_DEPTH];
 	unsigned n_free = 0, depth = p->depth < IO_MAX_DEPTH ? p->depth : IO_MAX_DEPTH;
 	*r = (struct beyond_io_result){ .disk = p->disk, .pattern = p->pattern, .write = p->write,

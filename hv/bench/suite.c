@@ -10,6 +10,7 @@ static const struct bench_suite {
 } suites[] = {
 	{ "tlb", "TLB cost of guest/host page sizes next to native code", bench_tlb_main },
 	{ "blk", "the block store: space against raw and qcow2, speed against a raw file", bench_blk_main },
+	{ "io", "guest virtio-blk I/O against host pread/pwrite and the store API", bench_io_main },
 };
 #define N_SUITES (sizeof(suites) / sizeof(suites[0]))
 
