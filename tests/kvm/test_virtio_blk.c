@@ -124,43 +124,35 @@ Test(virtio_blk, hostile_chains_end_the_guest_with_a_reason)
 	}
 }
 
-Test(virtio_blk, read_into_a_device_readable_buffer_is_an_io_error)
+/* Runs guest on a raw-file disk (file plus `opts`) and expects exit status 0; returns the VM's MMIO exits. */
+static uint64_t run_ok(const char *guest, const char *opts, const char *a0, const char *a1, const char *a2)
 {
 	struct guest_run g;
-	char disk[160];
-	snprintf(disk, sizeof(disk), "file=%s", file);
-	make(&g, "vblk_hostile", disk, "rodata", NULL, NULL);
-	cr_expect_eq(vm_run(&g.vm), 0, "%s", g.vm.reason);
+	char disk[256];
+	snprintf(disk, sizeof(disk), "file=%s%s", file, opts);
+	make(&g, guest, disk, a0, a1, a2);
+	cr_expect_eq(vm_run(&g.vm), 0, "%s %s: %s", guest, a0, g.vm.reason);
+	uint64_t exits = g.vm.vcpus[0].exits[KVM_EXIT_MMIO];
 	vm_destroy(&g.vm);
+	return exits;
+}
+
+Test(virtio_blk, read_into_a_device_readable_buffer_is_an_io_error)
+{
+	run_ok("vblk_hostile", "", "rodata", NULL, NULL);
 }
 
 Test(virtio_blk, raw_file_ops_and_read_only)
 {
-	struct guest_run g;
-	char disk[160];
-	snprintf(disk, sizeof(disk), "file=%s,id=scratch", file);
-	make(&g, "disk", disk, "ops", "0", NULL);
-	cr_expect_eq(vm_run(&g.vm), 0, "%s", g.vm.reason);
-	vm_destroy(&g.vm);
-	snprintf(disk, sizeof(disk), "file=%s,ro", file);
-	make(&g, "disk", disk, "ro", "0", NULL);
-	cr_expect_eq(vm_run(&g.vm), 0, "%s", g.vm.reason);
-	vm_destroy(&g.vm);
+	run_ok("disk", ",id=scratch", "ops", "0", NULL);
+	run_ok("disk", ",ro", "ro", "0", NULL);
 }
 
 Test(virtio_blk, notifications_by_mmio_exit)
 {
-	struct guest_run g;
-	char disk[160];
-	snprintf(disk, sizeof(disk), "file=%s,ioeventfd=off,poll=0", file);
-	make(&g, "disk", disk, "fill", "0", "5");
-	cr_expect_eq(vm_run(&g.vm), 0, "%s", g.vm.reason);
-	cr_expect_gt(g.vm.vcpus[0].exits[KVM_EXIT_MMIO], 30, "notifications went through the MMIO exit");
-	vm_destroy(&g.vm);
-	snprintf(disk, sizeof(disk), "file=%s,threads=3", file);
-	make(&g, "disk", disk, "verify", "0", "5");
-	cr_expect_eq(vm_run(&g.vm), 0, "%s", g.vm.reason);
-	vm_destroy(&g.vm);
+	cr_expect_gt(run_ok("disk", ",ioeventfd=off,poll=0", "fill", "0", "5"), 30,
+		     "notifications went through the MMIO exit");
+	run_ok("disk", ",threads=3", "verify", "0", "5");
 }
 
 Test(virtio_blk, bad_disk_options_fail_set_up)
