@@ -93,11 +93,12 @@ test: deps
 	$(MAKE) all $(TEST_BINS) test-guests
 	tests/run-all.sh
 
-# The main job: the TLB benchmark (~10 min), then the block store's (~2 min).
+# The main job: the TLB benchmark (~10 min), then the block store's (~2 min) and guest I/O (~3 min).
 bench: deps
 	$(MAKE) all
 	$(BUILD)/beyond bench tlb
 	$(BUILD)/beyond bench blk
+	$(BUILD)/beyond bench io
 
 # Startup: `beyond run hello` next to a program that only runs one HLT in a VM.
 $(BUILD)/min_hlt: tests/bench/min_hlt.c | $(KINC)/.ok

@@ -133,6 +133,7 @@ enum beyond_result_type {
 	BEYOND_RESULT_TLB = 1, /* struct beyond_tlb_result */
 	BEYOND_RESULT_SCHED = 2, /* struct beyond_sched_result */
 	BEYOND_RESULT_SWAP = 3, /* struct beyond_swap_result */
+	BEYOND_RESULT_IO = 4,  /* struct beyond_io_result */
 };
 
 enum beyond_tlb_workload { TLB_CHASE, TLB_GUPS, TLB_STREAM, TLB_WORKLOADS };
@@ -295,6 +296,35 @@ struct beyond_swap_result {
 	uint64_t ops;             /* pages (sweep, churn, zero) or accesses (cache, hotcold) */
 	uint64_t rebuilt;         /* cache: blocks rebuilt after the host discarded them */
 	uint64_t checksum;
+};
+
+/*
+ * virtio-mmio devices (version 2, the modern layout; virtio 1.x 4.2): slot i
+ * lies at device_base + BEYOND_VIRTIO_OFFSET + i * BEYOND_VIRTIO_STRIDE.
+ * Devices fill the slots from 0 in the order of the monitor's options (the
+ * nth --disk is the nth block device); every other slot reads as a
+ * placeholder (DeviceID 0), so the first one ends the list. Queue
+ * notifications are cheap (an ioeventfd), completions are polled from the
+ * used ring: there are no interrupts.
+ */
+#define BEYOND_VIRTIO_OFFSET 0x100000u
+#define BEYOND_VIRTIO_STRIDE 0x1000u
+#define BEYOND_VIRTIO_SLOTS  32u
+
+enum beyond_io_pattern { IO_SEQ, IO_RAND };
+
+/* One timed run of an I/O pattern against a disk (guest-runtime/workloads/io.h). */
+struct beyond_io_result {
+	uint32_t disk;         /* index of the block device */
+	uint32_t pattern;      /* enum beyond_io_pattern */
+	uint32_t write;        /* 0 reads, 1 writes */
+	uint32_t block;        /* bytes per request */
+	uint32_t depth;        /* requests kept in flight */
+	uint32_t errors;       /* requests that did not complete with OK */
+	uint64_t ops;
+	uint64_t bytes;
+	uint64_t cycles;       /* TSC cycles for the run */
+	uint64_t notifies;     /* queue notifications the guest wrote */
 };
 
 #endif

@@ -122,6 +122,8 @@ void bench_fill(void *buf, size_t n, uint64_t seed);
 int bench_default_cpu(void);
 /* Pins the calling thread to cpu; 0 or -1. */
 int bench_pin_cpu(int cpu);
+/* TSC ticks per second, calibrated against CLOCK_MONOTONIC_RAW over 200 ms. */
+double bench_tsc_hz(void);
 
 /* --- command line (args.c) -------------------------------------------------------- */
 
@@ -172,5 +174,6 @@ int bench_tlb_main(int argc, char **argv);
 int bench_blk_main(int argc, char **argv);
 int bench_sched_main(int argc, char **argv);
 int bench_swap_main(int argc, char **argv);
+int bench_io_main(int argc, char **argv);
 
 #endif

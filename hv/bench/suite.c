@@ -12,6 +12,7 @@ static const struct bench_suite {
 	{ "blk", "the block store: space against raw and qcow2, speed against a raw file", bench_blk_main },
 	{ "sched", "gang scheduling and PV spinlocks under overcommit; caps and reserves", bench_sched_main },
 	{ "swap", "the pager: naive and cooperative paging, 4K and 2M units, under a memory limit", bench_swap_main },
+	{ "io", "guest virtio-blk I/O against host pread/pwrite and the store API", bench_io_main },
 };
 #define N_SUITES (sizeof(suites) / sizeof(suites[0]))
 

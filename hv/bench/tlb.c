@@ -35,22 +35,6 @@ static const char tlb_usage[] =
 
 static const char default_sizes[] = "16M,64M,256M,1G,4G", quick_sizes[] = "16M,64M";
 
-/* Calibrates the TSC against CLOCK_MONOTONIC_RAW over 200 ms. */
-static double tsc_hz_measure(void)
-{
-	struct timespec a, b;
-	uint32_t lo, hi;
-	clock_gettime(CLOCK_MONOTONIC_RAW, &a);
-	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
-	uint64_t t0 = ((uint64_t)hi << 32) | lo;
-	struct timespec nap = { 0, 200000000 };
-	nanosleep(&nap, NULL);
-	clock_gettime(CLOCK_MONOTONIC_RAW, &b);
-	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
-	uint64_t t1 = ((uint64_t)hi << 32) | lo;
-	return (t1 - t0) / ((b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) * 1e-9);
-}
-
 struct run_ctx {
 	struct tlb_bench *b;
 	struct tlb_config *c;
@@ -392,7 +376,7 @@ int bench_tlb_main(int argc, char **argv)
 	if (kvm_host_open(&kvm, err, sizeof(err)))
 		return setup_error("%s", err);
 	b.mmu = kvm_mmu_mode(b.mmu_detail, sizeof(b.mmu_detail));
-	b.tsc_hz = tsc_hz_measure();
+	b.tsc_hz = bench_tsc_hz();
 	if (build_matrix(&b, &sel, native)) {
 		kvm_host_close(&kvm);
 		return setup_error("out of memory");

@@ -1,0 +1,503 @@
+/*
+ * virtio-blk for guests (virtio 1.x 5.2) on the virtio-mmio transport: one
+ * device per `--disk` option, backed by a store volume or a raw file
+ * (blk/disk.h). Requests are served by the device's I/O threads straight
+ * between the backend and guest memory, several at once (pops and used-ring
+ * writes under one lock, the I/O itself outside it), in any order.
+ *
+ * Notifications: an I/O thread that finds the queue empty polls it for
+ * `poll` µs with notifications off (VRING_USED_F_NO_NOTIFY), so a guest
+ * keeping requests in flight never pays for one; then it turns them on and
+ * sleeps on the eventfd the transport signals. The guest polls the used
+ * ring: there are no interrupts.
+ *
+ * A chain the queue refuses (out of RAM, loop, too long) or a request
+ * without a header or status byte ends the guest; everything the spec lets
+ * a device answer (bad type, sector out of range, data in the wrong
+ * direction, writes to a read-only disk, backend errors) gets
+ * VIRTIO_BLK_S_IOERR or S_UNSUPP.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+#include <linux/virtio_blk.h>
+#include <linux/virtio_ids.h>
+#include <linux/virtio_ring.h>
+#include "blk/disk.h"
+#include "blk/disk_spec.h"
+#include "blk/io_cap.h"
+#include "blk/io_stats.h"
+#include "blk/store.h"
+#include "hv/error.h"
+#include "hv/stats.h"
+#include "hv/virtio/virtio_mmio.h"
+#include "hv/vm.h"
+
+#define SECTOR 512u
+#define SIZE_MAX_SEG (4u << 20)
+#define MAX_DISCARD_SEG 16u
+#define MAX_DISCARD_SECTORS (1u << 22) /* 2 GiB per range */
+
+struct vblk {
+	struct virtio_dev dev;
+	struct disk_spec spec;
+	struct disk *disk;
+	struct virtio_blk_config cfg;
+	char id[VIRTIO_BLK_ID_BYTES];
+	uint64_t capacity;             /* sectors */
+
+	int stop_fd;                   /* eventfd: the I/O threads end */
+	pthread_t threads[DISK_MAX_THREADS];
+	unsigned n_threads;
+	pthread_mutex_t qlock;         /* the queue: pops, pushes, the fields below */
+	unsigned awake, in_service;
+	int stopping;
+
+	struct io_stats stats;
+	struct io_cap cap;
+	uint64_t wakeups;              /* sleeps ended by a notification */
+};
+
+struct vblk_vm {
+	unsigned n;
+	struct vblk *disks[BEYOND_VIRTIO_SLOTS];
+};
+
+static const struct module virtio_blk_module;
+
+/* --- a request ------------------------------------------------------------- */
+
+/* Where a chain's bytes lie: the device-readable part, then the device-writable part. */
+struct stream {
+	const struct virtq_seg *seg;
+	unsigned n;
+	uint64_t len;
+};
+
+/* Splits c into its readable and writable streams (virtq_pop() ordered them). */
+static void split(const struct virtq_chain *c, struct stream *r, struct stream *w)
+{
+	unsigned i = 0;
+	*r = (struct stream){ c->seg, 0, 0 };
+	while (i < c->n && !c->seg[i].writable)
+		r->len += c->seg[i++].len;
+	r->n = i;
+	*w = (struct stream){ c->seg + i, c->n - i, 0 };
+	for (; i < c->n; i++)
+		w->len += c->seg[i].len;
+}
+
+/*
+ * Calls fn on the pieces of [skip, skip + len) of stream s, in order, with
+ * the disk offset each starts at; stops at the first error.
+ */
+static int each_piece(const struct stream *s, uint64_t skip, uint64_t len, uint64_t off,
+		      int (*fn)(void *ctx, uint8_t *p, size_t n, uint64_t off), void *ctx)
+{
+	for (unsigned i = 0; i < s->n && len > 0; i++) {
+		uint64_t sl = s->seg[i].len;
+		if (skip >= sl) {
+			skip -= sl;
+			continue;
+		}
+		uint64_t n = sl - skip < len ? sl - skip : len;
+		int r = fn(ctx, s->seg[i].p + skip, n, off);
+		if (r < 0)
+			return r;
+		off += n, len -= n, skip = 0;
+	}
+	return 0;
+}
+
+static int piece_read(void *disk, uint8_t *p, size_t n, uint64_t off) { return disk_read(disk, p, off, n); }
+static int piece_write(void *disk, uint8_t *p, size_t n, uint64_t off) { return disk_write(disk, p, off, n); }
+
+static int piece_copy(void *cursor, uint8_t *p, size_t n, uint64_t off)
+{
+	(void)off;
+	uint8_t **dst = cursor;
+	memcpy(*dst, p, n);
+	*dst += n;
+	return 0;
+}
+
+/* Copies [skip, skip + len) of s to dst (the header, discard ranges): the guest cannot change the copy. */
+static void gather(const struct stream *s, uint64_t skip, void *dst, uint64_t len)
+{
+	uint8_t *cursor = dst;
+	each_piece(s, skip, len, 0, piece_copy, &cursor);
+}
+
+/* Whether [sector, sector + count) lies on the disk, without overflow. */
+static int in_range(const struct vblk *b, uint64_t sector, uint64_t count)
+{
+	return sector <= b->capacity && count <= b->capacity - sector;
+}
+
+/* DISCARD / WRITE_ZEROES: up to MAX_DISCARD_SEG ranges after the header. */
+static uint8_t zero_ranges(struct vblk *b, const struct stream *r, int discard, uint64_t *bytes)
+{
+	struct virtio_blk_discard_write_zeroes seg[MAX_DISCARD_SEG];
+	uint64_t len = r->len - sizeof(struct virtio_blk_outhdr);
+	if (len == 0 || len % sizeof(seg[0]) || len / sizeof(seg[0]) > MAX_DISCARD_SEG)
+		return VIRTIO_BLK_S_IOERR;
+	unsigned n = len / sizeof(seg[0]);
+	gather(r, sizeof(struct virtio_blk_outhdr), seg, len);
+	for (unsigned i = 0; i < n; i++) {
+		/* Discard has no flags; WRITE_ZEROES may ask to unmap, which is what it does anyway. */
+		if (seg[i].flags & ~(discard ? 0u : VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP))
+			return VIRTIO_BLK_S_UNSUPP;
+		if (seg[i].num_sectors > MAX_DISCARD_SECTORS || !in_range(b, seg[i].sector, seg[i].num_sectors))
+			return VIRTIO_BLK_S_IOERR;
+	}
+	if (b->spec.ro)
+		return VIRTIO_BLK_S_IOERR;
+	for (unsigned i = 0; i < n; i++) {
+		if (disk_zero(b->disk, seg[i].sector * SECTOR, (uint64_t)seg[i].num_sectors * SECTOR) < 0)
+			return VIRTIO_BLK_S_IOERR;
+		*bytes += (uint64_t)seg[i].num_sectors * SECTOR;
+	}
+	return VIRTIO_BLK_S_OK;
+}
+
+static enum io_kind kind_of(uint32_t type)
+{
+	switch (type) {
+	case VIRTIO_BLK_T_IN: return IOK_READ;
+	case VIRTIO_BLK_T_OUT: return IOK_WRITE;
+	case VIRTIO_BLK_T_FLUSH: return IOK_FLUSH;
+	case VIRTIO_BLK_T_DISCARD: return IOK_DISCARD;
+	case VIRTIO_BLK_T_WRITE_ZEROES: return IOK_ZEROES;
+	default: return IOK_OTHER;
+	}
+}
+
+/*
+ * Serves one request; returns the bytes written into the chain (for the used
+ * ring), or -1 after ending the guest for a request it cannot answer.
+ */
+static int64_t serve(struct vblk *b, const struct virtq_chain *c, uint64_t depth)
+{
+	struct stream r, w;
+	struct virtio_blk_outhdr h;
+	split(c, &r, &w);
+	if (r.len < sizeof(h) || w.len < 1) {
+		vm_end(b->dev.vm, VM_STATUS_ABNORMAL, "virtio-blk %s: request %u without %s", disk_name(b->disk),
+		       c->head, r.len < sizeof(h) ? "a 16-byte header" : "a status byte");
+		return -1;
+	}
+	gather(&r, 0, &h, sizeof(h));
+	uint64_t start = io_now_ns(), bytes = 0;
+	io_stats_start(&b->stats, depth);
+	uint64_t in = r.len - sizeof(h), out = w.len - 1; /* data the guest gave, room it gave */
+	uint8_t st = VIRTIO_BLK_S_IOERR;
+	uint32_t written = 1;
+	switch (h.type) {
+	case VIRTIO_BLK_T_IN:
+		if (in == 0 && out % SECTOR == 0 && in_range(b, h.sector, out / SECTOR)) {
+			io_cap_take(&b->cap, out);
+			if (each_piece(&w, 0, out, h.sector * SECTOR, piece_read, b->disk) == 0)
+				st = VIRTIO_BLK_S_OK, bytes = out, written += out;
+		}
+		break;
+	case VIRTIO_BLK_T_OUT:
+		if (out == 0 && in % SECTOR == 0 && in_range(b, h.sector, in / SECTOR) && !b->spec.ro) {
+			io_cap_take(&b->cap, in);
+			if (each_piece(&r, sizeof(h), in, h.sector * SECTOR, piece_write, b->disk) == 0)
+				st = VIRTIO_BLK_S_OK, bytes = in;
+		}
+		break;
+	case VIRTIO_BLK_T_FLUSH:
+		io_cap_take(&b->cap, 0);
+		if (disk_flush(b->disk) == 0)
+			st = VIRTIO_BLK_S_OK;
+		break;
+	case VIRTIO_BLK_T_GET_ID:
+		if (in == 0 && out > 0) {
+			uint64_t n = out < sizeof(b->id) ? out : sizeof(b->id);
+			const uint8_t *src = (const uint8_t *)b->id;
+			for (unsigned i = 0; i < w.n && n > 0; i++) { /* scatter the ID over the room given */
+				uint64_t k = w.seg[i].len < n ? w.seg[i].len : n;
+				memcpy(w.seg[i].p, src, k);
+				src += k, n -= k, written += k;
+			}
+			st = VIRTIO_BLK_S_OK;
+		}
+		break;
+	case VIRTIO_BLK_T_DISCARD:
+	case VIRTIO_BLK_T_WRITE_ZEROES:
+		if (out == 0) {
+			io_cap_take(&b->cap, 0);
+			st = zero_ranges(b, &r, h.type == VIRTIO_BLK_T_DISCARD, &bytes);
+		}
+		break;
+	default:
+		st = VIRTIO_BLK_S_UNSUPP;
+	}
+	const struct virtq_seg *last = &w.seg[w.n - 1];
+	last->p[last->len - 1] = st;
+	io_stats_done(&b->stats, kind_of(h.type), bytes, st == VIRTIO_BLK_S_OK, start);
+	return written;
+}
+
+/* --- the I/O threads ----------------------------------------------------------- */
+
+/* Ends the guest for a chain the queue refused, and stops serving it. Called with qlock held. */
+static void refuse(struct vblk *b, const char *why)
+{
+	b->stopping = 1;
+	vm_end(b->dev.vm, VM_STATUS_ABNORMAL, "virtio-blk %s: %s", disk_name(b->disk), why);
+}
+
+/* Sleeps until a notification or the stop; qlock is dropped meanwhile. */
+static void sleep_on_queue(struct vblk *b)
+{
+	struct pollfd p[2] = { { b->dev.notify_fd, POLLIN, 0 }, { b->stop_fd, POLLIN, 0 } };
+	uint64_t n;
+	pthread_mutex_unlock(&b->qlock);
+	while (poll(p, 2, -1) < 0 && errno == EINTR)
+		;
+	if (read(b->dev.notify_fd, &n, sizeof(n)) == sizeof(n))
+		__atomic_fetch_add(&b->wakeups, 1, __ATOMIC_RELAXED);
+	pthread_mutex_lock(&b->qlock);
+}
+
+static void *io_thread(void *arg)
+{
+	struct vblk *b = arg;
+	struct virtq *q = &b->dev.vq[0];
+	struct virtq_chain *c = malloc(sizeof(*c));
+	char why[256];
+	uint64_t idle_since = 0;
+	pthread_mutex_lock(&b->qlock);
+	while (c && !b->stopping) {
+		int r = virtq_pop(q, c, why, sizeof(why));
+		if (r < 0) {
+			refuse(b, why);
+			break;
+		}
+		if (r == 1) {
+			int more = virtq_pending(q, why, sizeof(why));
+			uint64_t depth = ++b->in_service + (more > 0 ? more : 0), one = 1;
+			/* More waiting and a thread asleep: wake it to take them (a hint; losing it costs time only). */
+			if (more > 0 && b->awake < b->n_threads && write(b->dev.notify_fd, &one, sizeof(one)) < 0)
+				more = 0;
+			pthread_mutex_unlock(&b->qlock);
+			int64_t len = serve(b, c, depth);
+			pthread_mutex_lock(&b->qlock);
+			b->in_service--;
+			if (len < 0) {
+				b->stopping = 1;
+				break;
+			}
+			virtq_push(q, c->head, (uint32_t)len);
+			idle_since = 0;
+			continue;
+		}
+		uint64_t now = io_now_ns();
+		if (!idle_since)
+			idle_since = now;
+		if (now - idle_since < b->spec.poll_us * 1000ull) {
+			pthread_mutex_unlock(&b->qlock);
+			for (int i = 0; i < 64; i++)
+				__builtin_ia32_pause();
+			pthread_mutex_lock(&b->qlock);
+			continue;
+		}
+		/* Turn notifications on when the last thread goes to sleep, then look once more. */
+		if (--b->awake == 0)
+			virtq_set_notify(q, 1);
+		if (virtq_pending(q, why, sizeof(why)) == 0)
+			sleep_on_queue(b);
+		if (b->awake++ == 0)
+			virtq_set_notify(q, 0);
+		idle_since = 0;
+	}
+	pthread_mutex_unlock(&b->qlock);
+	free(c);
+	return NULL;
+}
+
+static void stop_threads(struct vblk *b)
+{
+	uint64_t one = 1;
+	pthread_mutex_lock(&b->qlock);
+	b->stopping = 1;
+	pthread_mutex_unlock(&b->qlock);
+	if (write(b->stop_fd, &one, sizeof(one)) < 0)
+		blk_err("virtio-blk: cannot stop the I/O threads: %s", strerror(errno));
+	for (unsigned i = 0; i < b->n_threads; i++)
+		pthread_join(b->threads[i], NULL);
+	b->n_threads = 0;
+}
+
+/* DRIVER_OK: the I/O threads start, notifications off while they poll. */
+static int vblk_start(struct virtio_dev *d, char *why, size_t whylen)
+{
+	struct vblk *b = d->opaque;
+	uint64_t n;
+	if (read(b->stop_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		return error_set(why, whylen, "stop eventfd: %s", strerror(errno));
+	b->stopping = 0;
+	b->awake = b->spec.threads;
+	virtq_set_notify(&d->vq[0], 0);
+	for (; b->n_threads < b->spec.threads; b->n_threads++)
+		if (pthread_create(&b->threads[b->n_threads], NULL, io_thread, b) != 0) {
+			b->awake -= b->spec.threads - b->n_threads;
+			return error_set(why, whylen, "cannot start an I/O thread");
+		}
+	return 0;
+}
+
+static void vblk_stop(struct virtio_dev *d)
+{
+	stop_threads(d->opaque);
+}
+
+static const struct virtio_dev_ops vblk_ops = {
+	.device_id = VIRTIO_ID_BLOCK, .start = vblk_start, .stop = vblk_stop,
+};
+
+/* --- the module ----------------------------------------------------------------- */
+
+static void vblk_free(struct vblk *b)
+{
+	if (b->dev.vm)
+		virtio_mmio_remove(&b->dev);
+	if (b->disk && disk_close(b->disk) < 0)
+		blk_err("virtio-blk: closing %s lost data", b->spec.vol ? b->spec.vol : b->spec.file);
+	if (b->stop_fd >= 0)
+		close(b->stop_fd);
+	io_cap_destroy(&b->cap);
+	pthread_mutex_destroy(&b->qlock);
+	free(b);
+}
+
+static void fill_config(struct vblk *b)
+{
+	uint64_t size = disk_size(b->disk);
+	b->capacity = size / SECTOR;
+	b->cfg = (struct virtio_blk_config){
+		.capacity = b->capacity,
+		.size_max = SIZE_MAX_SEG,
+		.seg_max = VIRTQ_MAX_SIZE - 2,
+		.blk_size = disk_block_size(b->disk),
+		.max_discard_sectors = MAX_DISCARD_SECTORS,
+		.max_discard_seg = MAX_DISCARD_SEG,
+		.discard_sector_alignment = disk_block_size(b->disk) / SECTOR,
+		.max_write_zeroes_sectors = MAX_DISCARD_SECTORS,
+		.max_write_zeroes_seg = MAX_DISCARD_SEG,
+		.write_zeroes_may_unmap = 1,
+	};
+	/* GET_ID: up to 20 bytes, NUL-padded when shorter. */
+	const char *id = b->spec.id ? b->spec.id : disk_name(b->disk);
+	memcpy(b->id, id, strnlen(id, sizeof(b->id)));
+	b->dev.features = 1ull << VIRTIO_BLK_F_FLUSH | 1ull << VIRTIO_BLK_F_BLK_SIZE |
+			  1ull << VIRTIO_BLK_F_SEG_MAX | 1ull << VIRTIO_BLK_F_SIZE_MAX |
+			  1ull << VIRTIO_BLK_F_DISCARD | 1ull << VIRTIO_BLK_F_WRITE_ZEROES |
+			  1ull << VIRTIO_RING_F_INDIRECT_DESC | (b->spec.ro ? 1ull << VIRTIO_BLK_F_RO : 0);
+	b->dev.config = &b->cfg;
+	b->dev.config_len = sizeof(b->cfg);
+}
+
+static int add_disk(struct vm *vm, struct vblk_vm *vv, const char *value, char *err, size_t errlen)
+{
+	char why[512];
+	struct vblk *b = calloc(1, sizeof(*b));
+	if (!b)
+		return error_set(err, errlen, "virtio-blk: out of memory");
+	b->stop_fd = -1;
+	pthread_mutex_init(&b->qlock, NULL);
+	io_cap_init(&b->cap, 0, 0);
+	vv->disks[vv->n++] = b;
+	if (disk_spec_parse(value, &b->spec, why, sizeof(why)) || disk_spec_open(&b->spec, &b->disk, why, sizeof(why)))
+		return error_set(err, errlen, "--disk %s: %s", value, why);
+	b->spec.ro |= disk_readonly(b->disk);
+	if (disk_size(b->disk) % SECTOR)
+		return error_set(err, errlen, "--disk %s: size %llu is not a multiple of %u", value,
+				 (unsigned long long)disk_size(b->disk), SECTOR);
+	io_cap_init(&b->cap, (double)b->spec.iops, (double)b->spec.bps);
+	b->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (b->stop_fd < 0)
+		return error_set(err, errlen, "virtio-blk: eventfd: %s", strerror(errno));
+	fill_config(b);
+	b->dev.ops = &vblk_ops;
+	b->dev.opaque = b;
+	b->dev.no_ioeventfd = b->spec.no_ioeventfd;
+	return virtio_mmio_add(vm, &b->dev, err, errlen);
+}
+
+static int vblk_setup(struct vm *vm, char *err, size_t errlen)
+{
+	if (!vm_option(vm, "disk", 0))
+		return 0;
+	struct vblk_vm *vv = calloc(1, sizeof(*vv));
+	if (!vv)
+		return error_set(err, errlen, "virtio-blk: out of memory");
+	*vm_module_data(vm, &virtio_blk_module) = vv;
+	const char *value;
+	for (unsigned i = 0; (value = vm_option(vm, "disk", i)); i++) {
+		if (vv->n == BEYOND_VIRTIO_SLOTS)
+			return error_set(err, errlen, "more than %u disks", BEYOND_VIRTIO_SLOTS);
+		if (add_disk(vm, vv, value, err, errlen))
+			return -1;
+	}
+	return 0;
+}
+
+static void vblk_teardown(struct vm *vm)
+{
+	struct vblk_vm **vv = (struct vblk_vm **)vm_module_data(vm, &virtio_blk_module);
+	if (!*vv)
+		return;
+	for (unsigned i = 0; i < (*vv)->n; i++)
+		vblk_free((*vv)->disks[i]);
+	free(*vv);
+	*vv = NULL;
+}
+
+static void vblk_stats(struct vm *vm, struct stats_out *o)
+{
+	struct vblk_vm *vv = *vm_module_data(vm, &virtio_blk_module);
+	struct io_stats total = { 0 };
+	for (unsigned i = 0; vv && i < vv->n; i++) {
+		struct vblk *b = vv->disks[i];
+		char name[96];
+		snprintf(name, sizeof(name), "disk%u %s", i, disk_name(b->disk));
+		stats_group(o, name);
+		io_stats_report(&b->stats, o);
+		stats_u64(o, "ioeventfd", (uint64_t)b->dev.ioeventfd);
+		stats_u64(o, "wakeups", b->wakeups);
+		stats_u64(o, "cap_waits", b->cap.waits);
+		stats_num(o, "cap_wait_s", b->cap.waited_ns * 1e-9);
+		stats_end(o);
+		io_stats_add(&total, &b->stats);
+	}
+	stats_group(o, "total");
+	io_stats_report(&total, o);
+	stats_end(o);
+}
+
+static int vblk_check(const char *name, const char *value, char *err, size_t errlen)
+{
+	(void)name;
+	struct disk_spec *s = malloc(sizeof(*s));
+	int r = s ? disk_spec_parse(value, s, err, errlen) : error_set(err, errlen, "out of memory");
+	free(s);
+	return r;
+}
+
+static const struct module_option vblk_options[] = {
+	{ "disk", "SPEC", "a virtio-blk disk: store=DIR,vol=NAME or file=PATH [,ro,iops=N,bps=N,id=S,threads=N,poll=US]" },
+	{ NULL, NULL, NULL },
+};
+
+static const struct module virtio_blk_module = {
+	.name = "virtio-blk", .options = vblk_options, .check_option = vblk_check,
+	.setup = vblk_setup, .teardown = vblk_teardown, .stats = vblk_stats,
+};
+MODULE_REGISTER(virtio_blk_module);
