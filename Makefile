@@ -93,11 +93,13 @@ test: deps
 	$(MAKE) all $(TEST_BINS) test-guests
 	tests/run-all.sh
 
-# The main job: the TLB benchmark (~10 min), then the block store's (~2 min) and guest I/O (~3 min).
+# The main job: every benchmark (tlb ~10 min, blk ~2, sched ~4, swap ~5, io ~3).
 bench: deps
 	$(MAKE) all
 	$(BUILD)/beyond bench tlb
 	$(BUILD)/beyond bench blk
+	$(BUILD)/beyond bench sched
+	$(BUILD)/beyond bench swap
 	$(BUILD)/beyond bench io
 
 # Startup: `beyond run hello` next to a program that only runs one HLT in a VM.
