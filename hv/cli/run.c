@@ -15,8 +15,9 @@ static const char run_usage_core[] =
 	"usage: beyond run [--mem SIZE] [--vcpus N] [--guest-pages 4k|2m|1g]\n"
 	"                  [--host-pages 4k|thp|hugetlb2m|hugetlb1g] [--prefault]\n"
 	"                  [--timeout SECONDS] [--verbose] [--stats] [--stats-json FILE]\n"
-	"                  [MODULE OPTIONS] GUEST [ARGS...]\n"
-	"GUEST is an ELF image or a built-in guest (beyond guests).\n";
+	"                  [--no-seccomp] [MODULE OPTIONS] GUEST [ARGS...]\n"
+	"GUEST is an ELF image or a built-in guest (beyond guests).\n"
+	"--no-seccomp runs without the per-thread syscall filters (for debugging).\n";
 
 static const struct option core_opts[] = {
 	{ "mem", required_argument, NULL, 'm' },
@@ -28,6 +29,7 @@ static const struct option core_opts[] = {
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "stats", no_argument, NULL, 's' },
 	{ "stats-json", required_argument, NULL, 'j' },
+	{ "no-seccomp", no_argument, NULL, 'S' },
 	{ "help", no_argument, NULL, 'h' },
 };
 #define N_CORE_OPTS (sizeof(core_opts) / sizeof(core_opts[0]))
@@ -153,6 +155,9 @@ static int parse_options(int argc, char **argv, struct vm_config *cfg, struct vm
 		case 'j':
 			rep->stats_json = optarg;
 			break;
+		case 'S':
+			cfg->seccomp = 0;
+			break;
 		case 'h':
 			fputs(run_usage(), stdout);
 			return 0;
@@ -177,7 +182,7 @@ int cmd_run(int argc, char **argv)
 {
 	struct vm_config cfg = {
 		.mem_size = 512ull << 20, .vcpus = 1, .guest_page = PT_2M, .host_pages = HOST_THP,
-		.console_fd = STDOUT_FILENO,
+		.console_fd = STDOUT_FILENO, .seccomp = 1,
 	};
 	struct vm_option *vm_opts = calloc(argc, sizeof(*vm_opts));
 	struct run_reports rep = { 0 };
