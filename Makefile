@@ -93,6 +93,8 @@ $(BUILD)/tests/%.crit: $$(wildcard tests/$$*/*.c) $(LIB_OBJS) $(BUILD)/mon/built
 		$(filter %.o,$^) -lcriterion
 
 TEST_BINS := $(CRIT_DIRS:%=$(BUILD)/tests/%.crit)
+include tests/fuzz/fuzz.mk
+include tests/sanitize.mk
 
 test: deps
 	$(MAKE) all $(TEST_BINS) test-guests
