@@ -282,9 +282,10 @@ static int cmd_serve(struct blk_store *s, const struct serve_opts *o)
 	sigaction(SIGTERM, &sa, NULL);
 	/* Client and dedup threads inherit the filter. */
 	if (o->seccomp && seccomp_enter(SECCOMP_NBD)) {
-		blk_err("cannot arm seccomp: %s", strerror(errno));
+		int err = -errno;
+		blk_err("cannot arm seccomp: %s", strerror(-err));
 		close(lfd);
-		return -errno;
+		return err;
 	}
 	if (bg && pthread_create(&t, NULL, dedup_thread, s))
 		bg = false;

@@ -4,9 +4,10 @@
  * Forbidden calls trap (SECCOMP_RET_TRAP) rather than kill at once: the
  * SIGSYS handler can then say which thread class made which call, which
  * is what one needs to fix a filter or to see an attack. It cannot be
- * talked out of ending the process: rt_sigaction, which could replace it,
- * is in no worker class, and it ends the process by repeating the call
- * with SIGSYS blocked, which the kernel answers by killing with SIGSYS.
+ * talked out of ending the process: only the main thread may call
+ * rt_sigaction (its fatal-signal handler re-raises), and the handler ends
+ * the process by repeating the call with SIGSYS blocked, which the kernel
+ * answers by killing with SIGSYS.
  * Other architectures and x32 calls are killed outright.
  */
 #include <errno.h>

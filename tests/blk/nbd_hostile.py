@@ -60,6 +60,15 @@ def option(s, opt, name):
             return types
 
 
+def negotiated(path):
+    """A client in transmission on "disk"."""
+    s = connect(path)
+    greet(s)
+    if option(s, OPT_GO, b"disk")[-1] != REP_ACK:
+        fail("OPT_GO for 'disk' refused")
+    return s
+
+
 def fail(why):
     print("nbd_hostile: " + why, file=sys.stderr)
     sys.exit(1)
@@ -95,29 +104,15 @@ def main():
             if types[-1] == REP_ACK or REP_INFO in types:
                 fail("option %d for 'disk\\0evil' was answered %s" % (opt, types))
             s.close()
-        # The same connection still negotiates a proper name.
-        s = connect(path)
-        greet(s)
-        if option(s, OPT_GO, b"disk")[-1] != REP_ACK:
-            fail("OPT_GO for 'disk' refused")
+        negotiated(path)  # a proper name still works
     elif test == "silent":
         hold([connect(path) for _ in range(int(args[0]))])
     elif test == "go":
-        conns = []
-        for _ in range(int(args[0])):
-            s = connect(path)
-            greet(s)
-            if option(s, OPT_GO, b"disk")[-1] != REP_ACK:
-                fail("OPT_GO for 'disk' refused")
-            conns.append(s)
-        hold(conns)
+        hold([negotiated(path) for _ in range(int(args[0]))])
     elif test == "stall":
         conns = []
         for _ in range(int(args[0])):
-            s = connect(path)
-            greet(s)
-            if option(s, OPT_GO, b"disk")[-1] != REP_ACK:
-                fail("OPT_GO for 'disk' refused")
+            s = negotiated(path)
             s.sendall(struct.pack(">IHHQQI", REQUEST_MAGIC, 0, CMD_WRITE, 1, 0, 32 << 20))
             s.sendall(b"\x5a" * (int(args[1]) << 20))
             conns.append(s)
@@ -127,11 +122,7 @@ def main():
         recv_exact(s, 18)
         waits_for_close(s, float(args[0]))
     elif test == "idle-closed-within":
-        s = connect(path)
-        greet(s)
-        if option(s, OPT_GO, b"disk")[-1] != REP_ACK:
-            fail("OPT_GO for 'disk' refused")
-        waits_for_close(s, float(args[0]))
+        waits_for_close(negotiated(path), float(args[0]))
     elif test == "turned-away":
         s = connect(path)
         s.settimeout(5)
