@@ -63,6 +63,7 @@ static const struct rule {
 	R(madvise, ALL),
 	R(mprotect, C(MAIN) | C(NBD)),	/* thread stacks' guard pages */
 	R(clone, C(MAIN) | C(NBD)),
+	R(sched_setaffinity, C(MAIN)),	/* vCPU threads started under it (several VMs) pin themselves */
 	R(clone3, C(MAIN) | C(NBD)),
 	R(set_robust_list, C(MAIN) | C(NBD)),
 	R(rseq, C(MAIN) | C(NBD)),
