@@ -50,12 +50,17 @@ $(BUILD)/mon/%.o: %.c | $(KINC)/.ok
 	@mkdir -p $(dir $@)
 	$(CC) $(HV_CFLAGS) $(BLK_CFLAGS) -c -o $@ $<
 
-$(KINC)/.ok:
+$(KINC)/.ok: $(KINC)/syscall_names.h
 	@mkdir -p $(KINC)
 	ln -sfn /usr/include/linux $(KINC)/linux
 	ln -sfn /usr/include/x86_64-linux-gnu/asm $(KINC)/asm
 	ln -sfn /usr/include/asm-generic $(KINC)/asm-generic
 	@touch $@
+
+# System call names by number, for seccomp's report (hv/seccomp.c).
+$(KINC)/syscall_names.h: /usr/include/x86_64-linux-gnu/asm/unistd_64.h
+	@mkdir -p $(KINC)
+	sed -n 's/^#define __NR_\([a-z0-9_]*\) \([0-9]*\)$$/[\2] = "\1",/p' $< >$@
 
 # --- dependencies --------------------------------------------------------------
 # Installs missing Debian packages when run as root with apt; otherwise names them.
@@ -88,6 +93,8 @@ $(BUILD)/tests/%.crit: $$(wildcard tests/$$*/*.c) $(LIB_OBJS) $(BUILD)/mon/built
 		$(filter %.o,$^) -lcriterion
 
 TEST_BINS := $(CRIT_DIRS:%=$(BUILD)/tests/%.crit)
+include tests/fuzz/fuzz.mk
+include tests/sanitize.mk
 
 test: deps
 	$(MAKE) all $(TEST_BINS) test-guests

@@ -13,6 +13,7 @@
 #include "blk/image.h"
 #include "blk/nbd.h"
 #include "blk/store.h"
+#include "hv/seccomp.h"
 
 static const char usage[] =
 	"usage: beyond blk COMMAND STORE ...\n"
@@ -28,8 +29,12 @@ static const char usage[] =
 	"  stat STORE [--json]            space used, dedup ratio, index memory\n"
 	"  dedup STORE                    merge duplicates left by --dedup background\n"
 	"  fsck STORE [--repair]          verify maps, reference counts, block hashes\n"
-	"  serve STORE --nbd unix:PATH|tcp:127.0.0.1:PORT\n"
-	"                                 export the volumes over NBD (export name = volume)\n";
+	"  serve STORE --nbd unix:PATH|tcp:127.0.0.1:PORT [--max-clients N] [--timeout S]\n"
+	"        [--idle-timeout S] [--no-seccomp]\n"
+	"                                 export the volumes over NBD (export name = volume);\n"
+	"                                 N clients at once (16), S seconds for a handshake or a\n"
+	"                                 request (30) and between requests (300, 0: forever);\n"
+	"                                 --no-seccomp serves without the syscall filter\n";
 
 static int bad_usage(const char *why)
 {
@@ -230,21 +235,67 @@ static void *dedup_thread(void *arg)
 	return NULL;
 }
 
-static int cmd_serve(struct blk_store *s, const char *addr)
+struct serve_opts {
+	const char *addr;
+	struct blk_nbd_opts nbd;
+	bool seccomp;
+};
+
+static int parse_serve(char **args, int nargs, struct serve_opts *o)
+{
+	static const struct { const char *name; unsigned min, max; } num[] = {
+		{ "--max-clients", 1, BLK_NBD_MAX_CLIENTS }, { "--timeout", 1, 86400 },
+		{ "--idle-timeout", 0, 86400 * 365 },
+	};
+	unsigned *to[] = { &o->nbd.max_clients, &o->nbd.timeout, &o->nbd.idle_timeout };
+
+	for (int i = 0; i < nargs; i++) {
+		size_t k = 0;
+		while (k < sizeof(num) / sizeof(num[0]) && strcmp(args[i], num[k].name))
+			k++;
+		uint64_t v;
+		if (!strcmp(args[i], "--no-seccomp"))
+			o->seccomp = false;
+		else if (!strcmp(args[i], "--nbd") && i + 1 < nargs)
+			o->addr = args[++i];
+		else if (k == sizeof(num) / sizeof(num[0]) || i + 1 == nargs || parse_size(args[++i], &v) ||
+			 v < num[k].min || v > num[k].max)
+			return bad_usage("bad option to serve");
+		else
+			*to[k] = v;
+	}
+	return o->addr ? 0 : bad_usage("serve needs --nbd unix:PATH or --nbd tcp:127.0.0.1:PORT");
+}
+
+static int cmd_serve(struct blk_store *s, const struct serve_opts *o)
 {
 	struct sigaction sa = { .sa_handler = on_signal };
 	pthread_t t;
 	bool bg = blk_store_dedup_mode(s) == BLK_DEDUP_BACKGROUND;
+	int lfd = blk_nbd_listen(o->addr);
 
+	if (lfd < 0) {
+		blk_err("cannot listen on %s: %s (use unix:PATH or tcp:127.0.0.1:PORT)", o->addr, strerror(-lfd));
+		return lfd;
+	}
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	/* Client and dedup threads inherit the filter. */
+	if (o->seccomp && seccomp_enter(SECCOMP_NBD)) {
+		int err = -errno;
+		blk_err("cannot arm seccomp: %s", strerror(-err));
+		close(lfd);
+		return err;
+	}
 	if (bg && pthread_create(&t, NULL, dedup_thread, s))
 		bg = false;
-	fprintf(stderr, "beyond blk: serving on %s%s\n", addr, bg ? " (deduplicating every 5 s)" : "");
-	int err = blk_nbd_serve(s, addr, &stop);
+	fprintf(stderr, "beyond blk: serving on %s%s\n", o->addr, bg ? " (deduplicating every 5 s)" : "");
+	int err = blk_nbd_serve(s, lfd, &o->nbd, &stop);
 	stop = 1;
 	if (bg)
 		pthread_join(t, NULL);
+	if (!strncmp(o->addr, "unix:", 5))
+		unlink(o->addr + 5);
 	return err;
 }
 
@@ -273,7 +324,8 @@ static int cmd_create(int argc, char **argv)
 }
 
 struct opts {
-	const char *dir, *addr;
+	const char *dir;
+	struct serve_opts serve;
 	bool json, repair;
 	uint64_t size;
 };
@@ -287,7 +339,7 @@ static int do_rm(struct blk_store *s, char **a, const struct opts *o) { (void)o;
 static int do_list(struct blk_store *s, char **a, const struct opts *o) { (void)a; (void)o; return cmd_list(s); }
 static int do_stat(struct blk_store *s, char **a, const struct opts *o) { (void)a; return cmd_stat(s, o->dir, o->json); }
 static int do_fsck(struct blk_store *s, char **a, const struct opts *o) { (void)a; return cmd_fsck(s, o->repair); }
-static int do_serve(struct blk_store *s, char **a, const struct opts *o) { (void)a; return cmd_serve(s, o->addr); }
+static int do_serve(struct blk_store *s, char **a, const struct opts *o) { (void)a; return cmd_serve(s, &o->serve); }
 
 static int do_dedup(struct blk_store *s, char **a, const struct opts *o)
 {
@@ -311,7 +363,7 @@ static const struct cmd {
 	{ "export", 2, NULL, do_export }, { "snapshot", 2, NULL, do_snapshot },
 	{ "clone", 2, NULL, do_clone }, { "rm", 1, NULL, do_rm }, { "list", 0, NULL, do_list },
 	{ "stat", 0, "--json", do_stat }, { "dedup", 0, NULL, do_dedup },
-	{ "fsck", 0, "--repair", do_fsck }, { "serve", 0, "--nbd", do_serve },
+	{ "fsck", 0, "--repair", do_fsck }, { "serve", 0, NULL, do_serve },
 };
 
 int blk_cli_main(int argc, char **argv)
@@ -333,19 +385,17 @@ int blk_cli_main(int argc, char **argv)
 		return bad_usage("unknown command");
 	char **args = argv + 3;
 	int nargs = argc - 3;
-	struct opts o = { .dir = argv[2] };
+	struct opts o = { .dir = argv[2], .serve = { .nbd = BLK_NBD_DEFAULT_OPTS, .seccomp = true } };
 	if (nargs < c->nargs)
 		return bad_usage("missing arguments");
-	for (int i = c->nargs; i < nargs; i++) {
+	if (c->fn == do_serve && parse_serve(args, nargs, &o.serve))
+		return 2;
+	for (int i = c->nargs; i < nargs && c->fn != do_serve; i++) {
 		if (!c->option || strcmp(args[i], c->option))
 			return bad_usage("unexpected argument");
 		o.json = o.json || !strcmp(args[i], "--json");
 		o.repair = o.repair || !strcmp(args[i], "--repair");
-		if (!strcmp(args[i], "--nbd") && i + 1 < nargs)
-			o.addr = args[++i];
 	}
-	if (c->fn == do_serve && !o.addr)
-		return bad_usage("serve needs --nbd unix:PATH or --nbd tcp:127.0.0.1:PORT");
 	if (c->fn == do_create_volume && parse_size(args[1], &o.size))
 		return bad_usage("bad SIZE");
 

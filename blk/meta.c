@@ -85,7 +85,8 @@ static int cmp_u32(const void *a, const void *b)
 
 void slots_sort(uint32_t *v, size_t n)
 {
-	qsort(v, n, sizeof(*v), cmp_u32);
+	if (n > 1)	/* v may be NULL when n is 0, which qsort does not allow */
+		qsort(v, n, sizeof(*v), cmp_u32);
 }
 
 /* A free slot's block still occupies disk until the store punches it. */

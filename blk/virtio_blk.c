@@ -33,6 +33,7 @@
 #include "blk/io_stats.h"
 #include "blk/store.h"
 #include "hv/error.h"
+#include "hv/seccomp.h"
 #include "hv/stats.h"
 #include "hv/virtio/virtio_mmio.h"
 #include "hv/vm.h"
@@ -50,12 +51,15 @@ struct vblk {
 	char id[VIRTIO_BLK_ID_BYTES];
 	uint64_t capacity;             /* sectors */
 
-	int stop_fd;                   /* eventfd: the I/O threads end */
+	int stop_fd;                   /* eventfd: wakes sleeping I/O threads to park */
 	pthread_t threads[DISK_MAX_THREADS];
 	unsigned n_threads;
 	pthread_mutex_t qlock;         /* the queue: pops, pushes, the fields below */
-	unsigned awake, in_service;
-	int stopping;
+	pthread_cond_t state_changed;  /* running, exiting or parked changed */
+	unsigned awake, in_service, parked;
+	int running;                   /* DRIVER_OK: the threads serve the queue */
+	int stopping;                  /* the threads park (reset) ... */
+	int exiting;                   /* ... or end (teardown) */
 
 	struct io_stats stats;
 	struct io_cap cap;
@@ -266,15 +270,13 @@ static void sleep_on_queue(struct vblk *b)
 	pthread_mutex_lock(&b->qlock);
 }
 
-static void *io_thread(void *arg)
+/* Serves the queue until the device stops; under qlock. */
+static void serve_queue(struct vblk *b, struct virtq_chain *c)
 {
-	struct vblk *b = arg;
 	struct virtq *q = &b->dev.vq[0];
-	struct virtq_chain *c = malloc(sizeof(*c));
 	char why[256];
 	uint64_t idle_since = 0;
-	pthread_mutex_lock(&b->qlock);
-	while (c && !b->stopping) {
+	while (!b->stopping) {
 		int r = virtq_pop(q, c, why, sizeof(why));
 		if (r < 0) {
 			refuse(b, why);
@@ -317,45 +319,75 @@ static void *io_thread(void *arg)
 			virtq_set_notify(q, 0);
 		idle_since = 0;
 	}
+}
+
+/*
+ * An I/O thread lives as long as the device: started at set-up (so that it
+ * is made before any thread arms its system call filter, and arms its own),
+ * parked until the driver sets DRIVER_OK and again after a reset.
+ */
+static void *io_thread(void *arg)
+{
+	struct vblk *b = arg;
+	struct virtq_chain *c = malloc(sizeof(*c));
+	if (b->dev.vm->cfg.seccomp && seccomp_enter(SECCOMP_IO))
+		vm_end(b->dev.vm, VM_STATUS_ABNORMAL, "virtio-blk: cannot arm seccomp: %s", strerror(errno));
+	pthread_mutex_lock(&b->qlock);
+	while (c && !b->exiting) {
+		b->parked++;
+		pthread_cond_broadcast(&b->state_changed);
+		while (!b->running && !b->exiting)
+			pthread_cond_wait(&b->state_changed, &b->qlock);
+		b->parked--;
+		if (!b->exiting)
+			serve_queue(b, c);
+		/* Parked threads wait out the reset; the queue is not theirs to touch. */
+		while (b->running && !b->exiting)
+			pthread_cond_wait(&b->state_changed, &b->qlock);
+	}
 	pthread_mutex_unlock(&b->qlock);
 	free(c);
 	return NULL;
 }
 
-static void stop_threads(struct vblk *b)
+/* Makes every I/O thread leave the queue: park them (reset) or end them (exit); under qlock. */
+static void halt_threads(struct vblk *b, int exit)
 {
 	uint64_t one = 1;
-	pthread_mutex_lock(&b->qlock);
 	b->stopping = 1;
-	pthread_mutex_unlock(&b->qlock);
+	b->running = 0;
+	b->exiting |= exit;
+	pthread_cond_broadcast(&b->state_changed);
 	if (write(b->stop_fd, &one, sizeof(one)) < 0)
 		blk_err("virtio-blk: cannot stop the I/O threads: %s", strerror(errno));
-	for (unsigned i = 0; i < b->n_threads; i++)
-		pthread_join(b->threads[i], NULL);
-	b->n_threads = 0;
 }
 
-/* DRIVER_OK: the I/O threads start, notifications off while they poll. */
+/* DRIVER_OK: the parked I/O threads start, notifications off while they poll. */
 static int vblk_start(struct virtio_dev *d, char *why, size_t whylen)
 {
 	struct vblk *b = d->opaque;
 	uint64_t n;
 	if (read(b->stop_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
 		return error_set(why, whylen, "stop eventfd: %s", strerror(errno));
+	pthread_mutex_lock(&b->qlock);
 	b->stopping = 0;
-	b->awake = b->spec.threads;
+	b->running = 1;
+	b->awake = b->n_threads;
 	virtq_set_notify(&d->vq[0], 0);
-	for (; b->n_threads < b->spec.threads; b->n_threads++)
-		if (pthread_create(&b->threads[b->n_threads], NULL, io_thread, b) != 0) {
-			b->awake -= b->spec.threads - b->n_threads;
-			return error_set(why, whylen, "cannot start an I/O thread");
-		}
+	pthread_cond_broadcast(&b->state_changed);
+	pthread_mutex_unlock(&b->qlock);
 	return 0;
 }
 
+/* A reset: returns once every I/O thread has left the queue. */
 static void vblk_stop(struct virtio_dev *d)
 {
-	stop_threads(d->opaque);
+	struct vblk *b = d->opaque;
+	pthread_mutex_lock(&b->qlock);
+	halt_threads(b, 0);
+	while (b->parked < b->n_threads && !b->exiting) /* at teardown they have ended already */
+		pthread_cond_wait(&b->state_changed, &b->qlock);
+	pthread_mutex_unlock(&b->qlock);
 }
 
 static const struct virtio_dev_ops vblk_ops = {
@@ -366,6 +398,13 @@ static const struct virtio_dev_ops vblk_ops = {
 
 static void vblk_free(struct vblk *b)
 {
+	if (b->n_threads) {
+		pthread_mutex_lock(&b->qlock);
+		halt_threads(b, 1);
+		pthread_mutex_unlock(&b->qlock);
+		for (unsigned i = 0; i < b->n_threads; i++)
+			pthread_join(b->threads[i], NULL);
+	}
 	if (b->dev.vm)
 		virtio_mmio_remove(&b->dev);
 	if (b->disk && disk_close(b->disk) < 0)
@@ -373,6 +412,7 @@ static void vblk_free(struct vblk *b)
 	if (b->stop_fd >= 0)
 		close(b->stop_fd);
 	io_cap_destroy(&b->cap);
+	pthread_cond_destroy(&b->state_changed);
 	pthread_mutex_destroy(&b->qlock);
 	free(b);
 }
@@ -412,6 +452,7 @@ static int add_disk(struct vm *vm, struct vblk_vm *vv, const char *value, char *
 		return error_set(err, errlen, "virtio-blk: out of memory");
 	b->stop_fd = -1;
 	pthread_mutex_init(&b->qlock, NULL);
+	pthread_cond_init(&b->state_changed, NULL);
 	io_cap_init(&b->cap, 0, 0);
 	vv->disks[vv->n++] = b;
 	if (disk_spec_parse(value, &b->spec, why, sizeof(why)) || disk_spec_open(&b->spec, &b->disk, why, sizeof(why)))
@@ -428,7 +469,12 @@ static int add_disk(struct vm *vm, struct vblk_vm *vv, const char *value, char *
 	b->dev.ops = &vblk_ops;
 	b->dev.opaque = b;
 	b->dev.no_ioeventfd = b->spec.no_ioeventfd;
-	return virtio_mmio_add(vm, &b->dev, err, errlen);
+	if (virtio_mmio_add(vm, &b->dev, err, errlen))
+		return -1;
+	for (; b->n_threads < b->spec.threads; b->n_threads++)
+		if (pthread_create(&b->threads[b->n_threads], NULL, io_thread, b) != 0)
+			return error_set(err, errlen, "virtio-blk: cannot start an I/O thread");
+	return 0;
 }
 
 static int vblk_setup(struct vm *vm, char *err, size_t errlen)

@@ -118,7 +118,10 @@ bool blk_vol_readonly(const struct blk_vol *v) { return v->flags & VOL_RO; }
 
 static bool is_zero(const uint8_t *p, size_t n)
 {
-	return !*(const uint64_t *)p && !memcmp(p, p + 8, n - 8);
+	uint64_t first;
+
+	memcpy(&first, p, 8);	/* p may be unaligned: NBD writes at any offset */
+	return !first && !memcmp(p, p + 8, n - 8);
 }
 
 static int verify(struct blk_vol *v, uint64_t lba, uint32_t slot, const void *data)

@@ -3,12 +3,14 @@
  * (mm/pager.h), the cooperative page-state, prefetch and balloon
  * hypercalls, and the VM's memory accounting in --stats.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "hv/cli/cli.h"
 #include "hv/module.h"
 #include "hv/pager.h"
+#include "hv/seccomp.h"
 #include "hv/stats.h"
 #include "hv/vcpu.h"
 #include "mm/layout.h"
@@ -122,6 +124,13 @@ static void hc_balloon(struct vcpu *v, void *opaque, uint64_t gpa)
 	put_ret(v, gpa + offsetof(struct beyond_hc_balloon, ret), (uint64_t)(int64_t)r);
 }
 
+static void pager_thread_start(void *opaque)
+{
+	struct vm *vm = opaque;
+	if (vm->cfg.seccomp && seccomp_enter(SECCOMP_PAGER))
+		vm_end(vm, VM_STATUS_ABNORMAL, "pager: cannot arm seccomp: %s", strerror(errno));
+}
+
 static int pager_setup(struct vm *vm, char *err, size_t errlen)
 {
 	static const struct { unsigned nr; hypercall_fn fn; } calls[] = {
@@ -147,6 +156,7 @@ static int pager_setup(struct vm *vm, char *err, size_t errlen)
 		.swap_keep = vm_option(vm, "swap-keep", 0) != NULL,
 		.cr3 = vm->cr3,
 		.fail = pager_failed,
+		.thread_start = pager_thread_start,
 		.opaque = vm,
 	};
 	if (c.limit > mem)

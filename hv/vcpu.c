@@ -6,6 +6,7 @@
 #include <sys/mman.h>
 #include "hv/exit.h"
 #include "hv/sched/sched.h"
+#include "hv/seccomp.h"
 #include "hv/vcpu.h"
 #include "hv/x86.h"
 
@@ -75,6 +76,8 @@ static void *vcpu_thread(void *arg)
 			vm_end(v->vm, VM_STATUS_ABNORMAL, "cannot pin vCPU %u to CPU %u: %s", v->id,
 			       v->vm->cfg.pin_cpu + v->id, strerror(errno));
 	}
+	if (v->vm->cfg.seccomp && seccomp_enter(SECCOMP_VCPU))
+		vm_end(v->vm, VM_STATUS_ABNORMAL, "vCPU %u: cannot arm seccomp: %s", v->id, strerror(errno));
 	while (run_once(v) == 0)
 		;
 	return NULL;

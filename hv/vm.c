@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "hv/error.h"
+#include "hv/seccomp.h"
 #include "hv/vcpu.h"
 #include "hv/vm.h"
 #include "hv/x86.h"
@@ -262,6 +263,9 @@ int vm_run(struct vm *vm)
 			vm_end(vm, VM_STATUS_ABNORMAL, "cannot start vCPU thread %u", started);
 			break;
 		}
+	/* The vCPU threads armed their own filters as they started. */
+	if (vm->cfg.seccomp && seccomp_enter(SECCOMP_MAIN))
+		vm_end(vm, VM_STATUS_ABNORMAL, "cannot arm seccomp: %s", strerror(errno));
 	wait_for_end(vm);
 	for (unsigned i = 0; i < started; i++)
 		pthread_join(vm->vcpus[i].thread, NULL);

@@ -49,6 +49,7 @@ struct vm_config {
 	char **argv;
 	int console_fd;
 	int pin;                     /* pin vCPU i to host CPU pin_cpu + i */
+	int seccomp;                 /* arm the per-thread syscall filters (hv/seccomp.h) */
 	int pin_cpu;
 	/* Receives the guest's result records (BEYOND_HC_RESULT); may be NULL. */
 	void (*on_result)(void *opaque, uint32_t type, const void *rec, uint32_t len);

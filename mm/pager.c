@@ -368,6 +368,8 @@ static void *handler(void *arg)
 {
 	struct pager *p = arg;
 	struct uffd_msg msgs[16];
+	if (p->cfg.thread_start)
+		p->cfg.thread_start(p->cfg.opaque);
 	for (;;) {
 		pthread_mutex_lock(&p->lock);
 		int busy = p->queued > 0, stop = p->stopping;

@@ -38,6 +38,8 @@ struct pager_config {
 	uint64_t cr3;                /* the guest's page tables (accessed bits) */
 	/* Called once, from the handler thread, when the pager cannot go on (swap full, I/O error). */
 	void (*fail)(void *opaque, const char *reason);
+	/* Called first thing on the handler thread (the monitor arms its system call filter there). */
+	void (*thread_start)(void *opaque);
 	void *opaque;
 };
 

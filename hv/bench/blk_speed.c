@@ -238,7 +238,11 @@ static void *server_main(void *arg)
 {
 	struct server_arg *a = arg;
 
-	blk_nbd_serve(a->s, a->addr, &a->stop);
+	static const struct blk_nbd_opts o = BLK_NBD_DEFAULT_OPTS;
+	int lfd = blk_nbd_listen(a->addr);
+
+	if (lfd >= 0)
+		blk_nbd_serve(a->s, lfd, &o, &a->stop);
 	return NULL;
 }
 

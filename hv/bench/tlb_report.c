@@ -77,7 +77,7 @@ void tlb_report_table(const struct tlb_bench *b)
 					continue;
 				}
 				int miss = tlb_predicted_misses(b, c);
-				char ratio[16] = "-", misses[8] = "-";
+				char ratio[16] = "-", misses[12] = "-";
 				if (best > 0)
 					snprintf(ratio, sizeof(ratio), "%.3f", st.median / best);
 				if (miss >= 0)

@@ -20,10 +20,11 @@ static const char run_usage_core[] =
 	"                  [--host-pages 4k|thp|hugetlb2m|hugetlb1g] [--prefault]\n"
 	"                  [--timeout SECONDS] [--verbose] [--stats] [--stats-json FILE]\n"
 	"                  [--sched os|gang|relaxed] [--cpus LIST] [--slice TIME] [--control PATH]\n"
-	"                  [MODULE OPTIONS] GUEST [ARGS...]\n"
+	"                  [--no-seccomp] [MODULE OPTIONS] GUEST [ARGS...]\n"
 	"       beyond run [OPTIONS] --config FILE      several VMs (see the README)\n"
 	"GUEST is an ELF image or a built-in guest (beyond guests). Without --config the\n"
-	"options above --verbose set the VM; with it, they are every VM's defaults.\n";
+	"options above --verbose set the VM; with it, they are every VM's defaults.\n"
+	"--no-seccomp runs without the per-thread syscall filters (for debugging).\n";
 
 static const struct option core_opts[] = {
 	{ "mem", required_argument, NULL, 'm' },
@@ -35,6 +36,7 @@ static const struct option core_opts[] = {
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "stats", no_argument, NULL, 's' },
 	{ "stats-json", required_argument, NULL, 'j' },
+	{ "no-seccomp", no_argument, NULL, 'S' },
 	{ "config", required_argument, NULL, 'F' },
 	{ "sched", required_argument, NULL, 'P' },
 	{ "cpus", required_argument, NULL, 'C' },
@@ -46,7 +48,7 @@ static const struct option core_opts[] = {
 #define MAX_MODULE_OPTS 64
 #define MODULE_OPT 0x100 /* getopt's value for every module option */
 /* Options that set a VM (--config's per-VM keys); the others set the run. */
-#define IS_VM_OPT(c) ((c) == MODULE_OPT || ((c) > 0 && (c) < 0x80 && strchr("mcgHpt", (c))))
+#define IS_VM_OPT(c) ((c) == MODULE_OPT || ((c) > 0 && (c) < 0x80 && strchr("mcgHptS", (c))))
 
 /* The core usage plus one line per module option. */
 static const char *run_usage(void)
@@ -123,6 +125,9 @@ static int vm_setting(int c, const char *name, const char *value, struct vm_conf
 		return host_pages_parse(value, &cfg->host_pages) ? snprintf(err, errlen, "bad --host-pages '%s'", value), -1 : 0;
 	case 'p':
 		cfg->populate = 1;
+		return 0;
+	case 'S':
+		cfg->seccomp = 0;
 		return 0;
 	case 't':
 		cfg->timeout = strtod(value, &end);
@@ -489,7 +494,7 @@ int cmd_run(int argc, char **argv)
 	size_t max_opts = (size_t)argc + CONFIG_MAX_ENTRIES;
 	struct run_vm base = {
 		.cfg = { .mem_size = 512ull << 20, .vcpus = 1, .guest_page = PT_2M, .host_pages = HOST_THP,
-			 .console_fd = STDOUT_FILENO },
+			 .console_fd = STDOUT_FILENO, .seccomp = 1 },
 		.console = { -1, -1 },
 	};
 	struct run_opts ro = { 0 };
