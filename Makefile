@@ -1,6 +1,7 @@
 # beyond: one static monitor binary with its guests embedded.
 #   make            build build/beyond
 #   make test       install what is missing, build, run every test suite
+#   make stress     the block store's crash test at 1200 kill -9 points
 #   make bench      install what is missing, build, run the benchmarks
 #   make nested-test  the test suite inside a nested QEMU guest (NPT)
 
@@ -93,6 +94,11 @@ test: deps
 	$(MAKE) all $(TEST_BINS) test-guests
 	tests/run-all.sh
 
+# Crash consistency at scale: the store's kill -9 test at 1200 crash points (~2 min).
+stress: deps
+	$(MAKE) $(BUILD)/tests/blk.crit
+	BLK_CRASH_POINTS=1200 $(BUILD)/tests/blk.crit --filter 'crash/*'
+
 # The main job: the TLB benchmark (~10 min), then the block store's (~2 min).
 bench: deps
 	$(MAKE) all
@@ -112,5 +118,5 @@ bench-startup: deps
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all deps test bench bench-startup clean test-guests nested-test
+.PHONY: all deps test stress bench bench-startup clean test-guests nested-test
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
