@@ -94,7 +94,7 @@ test: deps
 	$(MAKE) all $(TEST_BINS) test-guests
 	tests/run-all.sh
 
-# Crash consistency at scale: the store's kill -9 test at 1200 crash points (~2 min).
+# Crash consistency at scale: the store's kill -9 test at 1200 crash points (~2-7 min).
 stress: deps
 	$(MAKE) $(BUILD)/tests/blk.crit
 	BLK_CRASH_POINTS=1200 $(BUILD)/tests/blk.crit --filter 'crash/*'
