@@ -81,7 +81,8 @@ static void trim_spares(struct blk_store *s, size_t keep)
 	keep = keep < n ? keep : n;
 	for (size_t i = 0; i < keep; i++)
 		m->refs[m->spare.v[i]] = REF_SPARE;
-	punch(s, m->spare.v + keep, n - keep);
+	if (n > keep)	/* spare.v may be NULL: no NULL + 0 */
+		punch(s, m->spare.v + keep, n - keep);
 	m->spare.n = keep;
 }
 

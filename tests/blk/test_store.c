@@ -357,10 +357,10 @@ Test(store, corrupt_block_gives_io_error_and_fsck_finds_it)
 static char *slurp(const char *file, size_t *n)
 {
 	char p[96], *b = malloc(1 << 16);
-	FILE *f;
 
 	snprintf(p, sizeof(p), "%s/%s", dir, file);
-	cr_assert(b && (f = fopen(p, "r")));
+	FILE *f = fopen(p, "r");
+	cr_assert(b && f);
 	*n = fread(b, 1, 1 << 16, f);
 	fclose(f);
 	return b;
