@@ -56,7 +56,8 @@ int blk_stat(struct blk_store *s, struct blk_stats *st)
 	for (uint32_t slot = 1; slot < s->m.nslots; slot++)
 		st->unique_blocks += slot_live(&s->m, slot);
 	st->unique_bytes = st->unique_blocks * s->m.bs;
-	st->physical_bytes = disk_usage(s, "data") + disk_usage(s, "meta") + disk_usage(s, "journal");
+	st->physical_bytes = disk_usage(s, "data") + disk_usage(s, "meta0") + disk_usage(s, "meta1") +
+			     disk_usage(s, "journal0") + disk_usage(s, "journal1");
 	st->index_bytes = blk_index_bytes(&s->m.ix) +
 			  (uint64_t)s->m.nslots * (sizeof(*s->m.hashes) + sizeof(*s->m.refs));
 	pthread_rwlock_unlock(&s->lock);

@@ -27,11 +27,7 @@ static void setup(void)
 	struct blk_vol *v;
 	uint8_t b[BS];
 
-	strcpy(dir, "/tmp/blk-crafted.XXXXXX");
-	cr_assert(mkdtemp(dir));
-	strcat(dir, "/s");
-	cr_assert_eq(blk_store_create(dir, BS, BLK_DEDUP_INLINE), 0);
-	cr_assert_eq(blk_store_open(dir, &st), 0);
+	st = test_store_make(dir, "crafted");
 	cr_assert_eq(blk_vol_create(st, "v", 16 * BS), 0);
 	cr_assert_eq(blk_vol_open(st, "v", &v), 0);
 	pattern(b, 1, 0);
@@ -42,12 +38,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-	char cmd[96];
-
-	if (st)
-		blk_store_close(st);
-	snprintf(cmd, sizeof(cmd), "rm -rf %.*s", (int)(strlen(dir) - 2), dir);
-	system(cmd);
+	test_store_remove(dir, st);
 }
 
 TestSuite(crafted, .init = setup, .fini = teardown, .timeout = 20);

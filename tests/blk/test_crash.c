@@ -133,27 +133,6 @@ static void writer(const char *dir, uint64_t base, int fd)
 
 /* --- the parent ------------------------------------------------------------------ */
 
-static char *files_of(const char *dir, size_t *len)
-{
-	static const char *files[] = { "data", "meta0", "meta1", "journal0", "journal1" };
-	char *all = NULL;
-	FILE *f = open_memstream(&all, len);
-
-	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-		char p[128], buf[65536];
-		size_t k;
-		snprintf(p, sizeof(p), "%s/%s", dir, files[i]);
-		FILE *in = fopen(p, "r");
-		fprintf(f, "%s:", files[i]);
-		while (in && (k = fread(buf, 1, sizeof(buf), in)))
-			fwrite(buf, 1, k, f);
-		if (in)
-			fclose(in);
-	}
-	fclose(f);
-	return all;
-}
-
 /* Reads volume v into got[] (the tag of each block, 0 for zeros). */
 static void read_tags(struct blk_store *s, uint64_t *got, int round)
 {
@@ -210,7 +189,7 @@ static uint64_t run_child(const char *dir, uint64_t base, int kind, uint64_t at,
 
 Test(crash, kill9_keeps_every_acknowledged_write, .timeout = 3600)
 {
-	char dir[64] = "/tmp/blk-crash.XXXXXX", cmd[96];
+	char dir[64];
 	uint64_t state[NBLK] = { 0 };	/* tag (op number) of each block's content; 0 = zeros */
 	uint64_t cal[NKINDS], hits[NKINDS][2] = { { 0 } }, timed = 0, acked_total = 0, extra_total = 0;
 	struct blk_store *s;
@@ -220,10 +199,7 @@ Test(crash, kill9_keeps_every_acknowledged_write, .timeout = 3600)
 
 	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	cr_assert(sh != MAP_FAILED);
-	cr_assert(mkdtemp(dir));
-	strcat(dir, "/s");
-	cr_assert_eq(blk_store_create(dir, BS, BLK_DEDUP_INLINE), 0);
-	cr_assert_eq(blk_store_open(dir, &s), 0);
+	s = test_store_make(dir, "crash");
 	cr_assert_eq(blk_vol_create(s, "v", NBLK * BS), 0);
 	cr_assert_eq(blk_store_close(s), 0);
 	srand(getpid());
@@ -246,14 +222,14 @@ Test(crash, kill9_keeps_every_acknowledged_write, .timeout = 3600)
 
 		/* Read-only first: a valid state, and not a byte written. */
 		size_t n1, n2;
-		char *before = files_of(dir, &n1);
+		char *before = test_store_files(dir, &n1);
 		uint64_t got[NBLK], got_ro[NBLK];
 		struct blk_fsck r;
 		cr_assert_eq(blk_store_open_mode(dir, BLK_OPEN_READ, &s), 0, "round %d: read-only recovery", round);
 		read_tags(s, got_ro, round);
 		cr_assert_eq(blk_fsck(s, false, &r), 0, "round %d: read-only fsck", round);
 		cr_assert_eq(blk_store_close(s), 0);
-		char *after_ro = files_of(dir, &n2);
+		char *after_ro = test_store_files(dir, &n2);
 		cr_assert(n1 == n2 && !memcmp(before, after_ro, n1), "round %d: a read-only open wrote", round);
 		free(before);
 		free(after_ro);
@@ -290,6 +266,5 @@ Test(crash, kill9_keeps_every_acknowledged_write, .timeout = 3600)
 	fprintf(stderr, "%s before+after the call); 0 acknowledged operations lost (%llu acknowledged, "
 		"%llu more recovered than acknowledged); read-only open wrote nothing and fsck was clean "
 		"after every recovery\n", line, (unsigned long long)acked_total, (unsigned long long)extra_total);
-	snprintf(cmd, sizeof(cmd), "rm -rf %.*s", (int)(strlen(dir) - 2), dir);
-	system(cmd);
+	test_store_remove(dir, NULL);
 }

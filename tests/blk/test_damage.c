@@ -25,23 +25,14 @@ static struct blk_store *st;
 
 static void setup(void)
 {
-	strcpy(dir, "/tmp/blk-damage.XXXXXX");
-	cr_assert(mkdtemp(dir));
-	strcat(dir, "/s");
-	cr_assert_eq(blk_store_create(dir, BS, BLK_DEDUP_INLINE), 0);
-	cr_assert_eq(blk_store_open(dir, &st), 0);
+	st = test_store_make(dir, "damage");
 	cr_redirect_stderr();
 	cr_redirect_stdout();
 }
 
 static void teardown(void)
 {
-	char cmd[96];
-
-	if (st)
-		blk_store_close(st);
-	snprintf(cmd, sizeof(cmd), "rm -rf %.*s", (int)(strlen(dir) - 2), dir);
-	system(cmd);
+	test_store_remove(dir, st);
 }
 
 TestSuite(damage, .init = setup, .fini = teardown, .timeout = 30);
@@ -124,30 +115,6 @@ static off_t file_size(const char *file)
 	return stat(p, &sb) ? -1 : sb.st_size;
 }
 
-/* All the store's files, concatenated with their sizes. */
-static char *snapshot(size_t *len)
-{
-	static const char *files[] = { "data", "meta0", "meta1", "journal0", "journal1" };
-	char *all = NULL;
-	size_t n = 0;
-	FILE *f = open_memstream(&all, &n);
-
-	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-		char p[96], buf[65536];
-		size_t k;
-		path(p, sizeof(p), files[i]);
-		FILE *in = fopen(p, "r");
-		fprintf(f, "%s:%lld:", files[i], (long long)file_size(files[i]));
-		while (in && (k = fread(buf, 1, sizeof(buf), in)))
-			fwrite(buf, 1, k, f);
-		if (in)
-			fclose(in);
-	}
-	fclose(f);
-	*len = n;
-	return all;
-}
-
 static int cli(const char *cmd, const char *arg1, const char *arg2)
 {
 	char *argv[] = { "blk", (char *)cmd, dir, (char *)arg1, (char *)arg2, NULL };
@@ -170,13 +137,13 @@ Test(damage, read_only_commands_write_nothing)
 	crash();
 	poke(jn, file_size(jn), "torn tail", 9);	/* also left alone */
 	size_t n1, n2;
-	char *before = snapshot(&n1);
+	char *before = test_store_files(dir, &n1);
 	snprintf(out, sizeof(out), "%s.img", dir);
 	cr_expect_eq(cli("list", NULL, NULL), 0);
 	cr_expect_eq(cli("stat", "--json", NULL), 0);
 	cr_expect_eq(cli("export", "v", out), 0);
 	cr_expect_eq(cli("fsck", NULL, NULL), 0);
-	char *after = snapshot(&n2);
+	char *after = test_store_files(dir, &n2);
 	cr_expect(n1 == n2 && !memcmp(before, after, n1), "a read-only command changed the store's files");
 	free(before);
 	free(after);
@@ -218,10 +185,10 @@ static void damaged_journal(bool zeros)
 		flip(jn, rec + 20);
 	}
 	size_t n1, n2;
-	char *before = snapshot(&n1);
+	char *before = test_store_files(dir, &n1);
 	cr_expect_eq(blk_store_open(dir, &st), -EUCLEAN, "damage before intact commits refuses writing");
 	st = NULL;
-	char *after = snapshot(&n2);
+	char *after = test_store_files(dir, &n2);
 	cr_expect(n1 == n2 && !memcmp(before, after, n1), "the refused open changed nothing");
 	free(before);
 	free(after);

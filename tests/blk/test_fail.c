@@ -23,11 +23,7 @@ static struct blk_vol *v;
 
 static void setup(void)
 {
-	strcpy(dir, "/tmp/blk-fail.XXXXXX");
-	cr_assert(mkdtemp(dir));
-	strcat(dir, "/s");
-	cr_assert_eq(blk_store_create(dir, BS, BLK_DEDUP_INLINE), 0);
-	cr_assert_eq(blk_store_open(dir, &st), 0);
+	st = test_store_make(dir, "fail");
 	cr_assert_eq(blk_vol_create(st, "v", 16 * BS), 0);
 	cr_assert_eq(blk_vol_open(st, "v", &v), 0);
 	/* Where the next checkpoint goes first: a directory there makes it fail. */
