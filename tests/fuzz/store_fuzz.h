@@ -24,6 +24,7 @@ static struct {
 	uint8_t *file[FUZZ_NFILES];
 	size_t len[FUZZ_NFILES];
 	uint64_t gen;		/* generation of the newest checkpoint */
+	pid_t owner;		/* made it; forked children leave it alone */
 } fz;
 
 static void fuzz_put(const char *name, const void *p, size_t n)
@@ -48,6 +49,8 @@ static void fuzz_cleanup(void)
 {
 	char path[96];
 
+	if (getpid() != fz.owner)
+		return;
 	for (size_t i = 0; i < FUZZ_NFILES; i++) {
 		snprintf(path, sizeof(path), "%s/%s", fz.dir, fuzz_files[i]);
 		unlink(path);
@@ -57,6 +60,8 @@ static void fuzz_cleanup(void)
 	rmdir(fz.dir);
 }
 
+/* Called from LLVMFuzzerInitialize(), before a fork server starts, and
+ * again (doing nothing then) from each input for drivers that skip it. */
 static void fuzz_init(void)
 {
 	struct blk_store *s;
@@ -69,6 +74,7 @@ static void fuzz_init(void)
 	if (!mkdtemp(fz.dir))
 		abort();
 	strcat(fz.dir, "/s");
+	fz.owner = getpid();
 	atexit(fuzz_cleanup);
 	if (!freopen("/dev/null", "w", stderr) || blk_store_create(fz.dir, FUZZ_BS, BLK_DEDUP_INLINE) ||
 	    blk_store_open(fz.dir, &s) || blk_vol_create(s, "v", 16 * FUZZ_BS) || blk_vol_open(s, "v", &v))
@@ -131,6 +137,15 @@ static void fuzz_exercise(enum blk_open_mode mode)
 	}
 	blk_fsck(s, mode != BLK_OPEN_READ, &r);
 	blk_store_close(s);
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	fuzz_init();
+	return 0;
 }
 
 #endif
