@@ -1,6 +1,7 @@
 # beyond: one static monitor binary with its guests embedded.
 #   make            build build/beyond
 #   make test       install what is missing, build, run every test suite
+#   make stress     the block store's crash test at 1200 kill -9 points
 #   make bench      install what is missing, build, run the benchmarks
 #   make nested-test  the test suite inside a nested QEMU guest (NPT)
 
@@ -100,6 +101,11 @@ test: deps
 	$(MAKE) all $(TEST_BINS) test-guests
 	tests/run-all.sh
 
+# Crash consistency at scale: the store's kill -9 test at 1200 crash points (~2-7 min).
+stress: deps
+	$(MAKE) $(BUILD)/tests/blk.crit
+	BLK_CRASH_POINTS=1200 $(BUILD)/tests/blk.crit --filter 'crash/*'
+
 # The main job: every benchmark (tlb ~10 min, blk ~2, sched ~4, swap ~5, io ~3).
 bench: deps
 	$(MAKE) all
@@ -122,5 +128,5 @@ bench-startup: deps
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all deps test bench bench-startup clean test-guests nested-test
+.PHONY: all deps test stress bench bench-startup clean test-guests nested-test
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -13,6 +13,7 @@
 #include "blk/image.h"
 #include "blk/nbd.h"
 #include "blk/store.h"
+#include "hv/json.h"
 #include "hv/seccomp.h"
 
 static const char usage[] =
@@ -22,19 +23,22 @@ static const char usage[] =
 	"  create-volume STORE VOL SIZE   new empty thin volume (SIZE in bytes, K/M/G/T suffix)\n"
 	"  import STORE VOL FILE          new volume from a raw image or block device\n"
 	"  export STORE VOL FILE          write a volume or snapshot out as a raw image\n"
+	"                                 (unreadable blocks are named and written as zeros)\n"
 	"  snapshot STORE VOL SNAP        read-only snapshot, instant, shares all blocks\n"
 	"  clone STORE SNAP NEWVOL        writable copy of a snapshot or volume, instant\n"
 	"  rm STORE NAME                  delete a volume or snapshot, freeing its blocks\n"
 	"  list STORE                     volumes and snapshots\n"
 	"  stat STORE [--json]            space used, dedup ratio, index memory\n"
 	"  dedup STORE                    merge duplicates left by --dedup background\n"
-	"  fsck STORE [--repair]          verify maps, reference counts, block hashes\n"
+	"  fsck STORE [--repair]          verify metadata copies, journal, maps, reference\n"
+	"                                 counts, block hashes (--repair: fix what it can)\n"
 	"  serve STORE --nbd unix:PATH|tcp:127.0.0.1:PORT [--max-clients N] [--timeout S]\n"
 	"        [--idle-timeout S] [--no-seccomp]\n"
 	"                                 export the volumes over NBD (export name = volume);\n"
 	"                                 N clients at once (16), S seconds for a handshake or a\n"
 	"                                 request (30) and between requests (300, 0: forever);\n"
-	"                                 --no-seccomp serves without the syscall filter\n";
+	"                                 --no-seccomp serves without the syscall filter\n"
+	"list, stat, export and fsck without --repair only read the store.\n";
 
 static int bad_usage(const char *why)
 {
@@ -128,23 +132,24 @@ static int cmd_export(struct blk_store *s, char **argv)
 
 /* --- reporting ------------------------------------------------------------- */
 
-struct list_ctx {
-	bool json;
-	int n;
-};
+static void list_json(const struct blk_vol_info *vi, void *arg)
+{
+	struct json *j = arg;
+
+	json_object(j, NULL, 0);
+	json_str(j, "name", vi->name);
+	json_str(j, "kind", vi->readonly ? "snapshot" : "volume");
+	json_uint(j, "size", vi->size);
+	json_uint(j, "mapped_bytes", vi->mapped_bytes);
+	json_uint(j, "exclusive_bytes", vi->exclusive_bytes);
+	json_end(j);
+}
 
 static void list_one(const struct blk_vol_info *vi, void *arg)
 {
-	struct list_ctx *c = arg;
 	char size[32], mapped[32], excl[32];
 
-	if (c->json) {
-		printf("%s\n    {\"name\": \"%s\", \"kind\": \"%s\", \"size\": %" PRIu64
-		       ", \"mapped_bytes\": %" PRIu64 ", \"exclusive_bytes\": %" PRIu64 "}",
-		       c->n++ ? "," : "", vi->name, vi->readonly ? "snapshot" : "volume", vi->size,
-		       vi->mapped_bytes, vi->exclusive_bytes);
-		return;
-	}
+	(void)arg;
 	human(size, sizeof(size), vi->size);
 	human(mapped, sizeof(mapped), vi->mapped_bytes);
 	human(excl, sizeof(excl), vi->exclusive_bytes);
@@ -153,10 +158,8 @@ static void list_one(const struct blk_vol_info *vi, void *arg)
 
 static int cmd_list(struct blk_store *s)
 {
-	struct list_ctx c = { 0 };
-
 	printf("%-24s %-8s %12s %12s %12s\n", "NAME", "KIND", "SIZE", "MAPPED", "EXCLUSIVE");
-	return blk_list(s, list_one, &c);
+	return blk_list(s, list_one, NULL);
 }
 
 static int cmd_stat(struct blk_store *s, const char *dir, bool json)
@@ -168,18 +171,25 @@ static int cmd_stat(struct blk_store *s, const char *dir, bool json)
 	const char *mode = st.dedup == BLK_DEDUP_INLINE ? "inline" : "background";
 
 	if (json) {
-		struct list_ctx c = { .json = true };
-		printf("{\n  \"store\": \"%s\", \"block_size\": %u, \"dedup\": \"%s\",\n"
-		       "  \"logical_bytes\": %" PRIu64 ", \"mapped_bytes\": %" PRIu64 ",\n"
-		       "  \"unique_bytes\": %" PRIu64 ", \"physical_bytes\": %" PRIu64 ",\n"
-		       "  \"saved_bytes\": %" PRIu64 ", \"dedup_ratio\": %.3f,\n"
-		       "  \"unique_blocks\": %" PRIu64 ", \"index_bytes\": %" PRIu64
-		       ", \"index_bytes_per_unique_block\": %.1f,\n  \"volumes\": [",
-		       dir, st.block_size, mode, st.logical_bytes, st.mapped_bytes, st.unique_bytes,
-		       st.physical_bytes, st.mapped_bytes - st.unique_bytes, ratio, st.unique_blocks,
-		       st.index_bytes, per_block);
-		blk_list(s, list_one, &c);
-		printf("\n  ]\n}\n");
+		struct json j;
+		json_start(&j, stdout);
+		json_object(&j, NULL, 1);
+		json_str(&j, "store", dir);
+		json_uint(&j, "block_size", st.block_size);
+		json_str(&j, "dedup", mode);
+		json_uint(&j, "logical_bytes", st.logical_bytes);
+		json_uint(&j, "mapped_bytes", st.mapped_bytes);
+		json_uint(&j, "unique_bytes", st.unique_bytes);
+		json_uint(&j, "physical_bytes", st.physical_bytes);
+		json_uint(&j, "saved_bytes", st.mapped_bytes - st.unique_bytes);
+		json_num(&j, "dedup_ratio", ratio, 3);
+		json_uint(&j, "unique_blocks", st.unique_blocks);
+		json_uint(&j, "index_bytes", st.index_bytes);
+		json_num(&j, "index_bytes_per_unique_block", per_block, 1);
+		json_array(&j, "volumes", 1);
+		blk_list(s, list_json, &j);
+		json_end(&j);
+		json_end(&j);
 		return 0;
 	}
 	char lg[32], mp[32], un[32], ph[32], sv[32], ix[32];
@@ -205,12 +215,19 @@ static int cmd_fsck(struct blk_store *s, bool repair)
 	if (left < 0)
 		return left;
 	printf("checked %" PRIu64 " blocks: %" PRIu64 " corrupt, %" PRIu64 " bad map entries, %" PRIu64
-	       " leaked references, %" PRIu64 " missing references, %" PRIu64 " leaked free blocks; %"
-	       PRIu64 " repaired\n", r.slots_checked, r.corrupt_blocks, r.bad_maps, r.refcount_leaks,
-	       r.refcount_short, r.space_leaks, r.repaired);
+	       " leaked references, %" PRIu64 " missing references, %" PRIu64 " leaked free blocks; "
+	       "%" PRIu64 " damaged metadata copies, %" PRIu64 " damaged journal (%" PRIu64
+	       " intact commits after the damage %s); %" PRIu64 " repaired\n", r.slots_checked,
+	       r.corrupt_blocks, r.bad_maps, r.refcount_leaks, r.refcount_short, r.space_leaks,
+	       r.damaged_meta, r.journal_damage, r.lost_commits, repair ? "dropped" : "not applied",
+	       r.repaired);
+	if (r.unreclaimed)
+		printf("%" PRIu64 " free blocks left on disk by a crash are returned when the store is next "
+		       "opened for writing\n", r.unreclaimed);
 	if (left)
 		fprintf(stderr, "beyond blk: %" PRId64 " problem(s) left%s\n", left,
-			repair ? "" : "; --repair fixes reference counts and leaked space");
+			repair ? "" : "; --repair fixes reference counts, leaked space and metadata copies, "
+			"and drops journal commits after damage");
 	return left ? -EUCLEAN : 0;
 }
 
@@ -357,13 +374,20 @@ static const struct cmd {
 	const char *name;
 	int nargs;		/* after STORE */
 	const char *option;	/* the one option it takes, if any */
+	enum blk_open_mode mode;	/* fsck --repair: BLK_OPEN_REPAIR */
 	int (*fn)(struct blk_store *, char **, const struct opts *);
 } cmds[] = {
-	{ "create-volume", 2, NULL, do_create_volume }, { "import", 2, NULL, do_import },
-	{ "export", 2, NULL, do_export }, { "snapshot", 2, NULL, do_snapshot },
-	{ "clone", 2, NULL, do_clone }, { "rm", 1, NULL, do_rm }, { "list", 0, NULL, do_list },
-	{ "stat", 0, "--json", do_stat }, { "dedup", 0, NULL, do_dedup },
-	{ "fsck", 0, "--repair", do_fsck }, { "serve", 0, NULL, do_serve },
+	{ "create-volume", 2, NULL, BLK_OPEN_WRITE, do_create_volume },
+	{ "import", 2, NULL, BLK_OPEN_WRITE, do_import },
+	{ "export", 2, NULL, BLK_OPEN_READ, do_export },
+	{ "snapshot", 2, NULL, BLK_OPEN_WRITE, do_snapshot },
+	{ "clone", 2, NULL, BLK_OPEN_WRITE, do_clone },
+	{ "rm", 1, NULL, BLK_OPEN_WRITE, do_rm },
+	{ "list", 0, NULL, BLK_OPEN_READ, do_list },
+	{ "stat", 0, "--json", BLK_OPEN_READ, do_stat },
+	{ "dedup", 0, NULL, BLK_OPEN_WRITE, do_dedup },
+	{ "fsck", 0, "--repair", BLK_OPEN_READ, do_fsck },
+	{ "serve", 0, NULL, BLK_OPEN_WRITE, do_serve },
 };
 
 int blk_cli_main(int argc, char **argv)
@@ -400,7 +424,7 @@ int blk_cli_main(int argc, char **argv)
 		return bad_usage("bad SIZE");
 
 	struct blk_store *s;
-	if (blk_store_open(o.dir, &s))
+	if (blk_store_open_mode(o.dir, o.repair ? BLK_OPEN_REPAIR : c->mode, &s))
 		return 1;
 	int err = c->fn(s, args, &o);
 	int cerr = blk_store_close(s);

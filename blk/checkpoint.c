@@ -1,27 +1,35 @@
 /*
- * The checkpoint file, "meta": integers little-endian (host order: the
- * store is built for x86-64 only), every field naturally aligned, no
- * implicit padding (asserted), sections back to back:
+ * A checkpoint file, "meta0" or "meta1" (generation g is written to
+ * meta<g mod 2>): integers little-endian (host order: the store is built
+ * for x86-64 only), every field naturally aligned, no implicit padding
+ * (asserted), sections back to back:
  *
  *   header, 40 bytes
- *      0  char[8]  magic "BEYBLK01"
+ *      0  char[8]  magic "BEYBLK02"
  *      8  u32      block size: a power of two, 4096 .. 65536
  *     12  u32      dedup mode: 0 inline, 1 background
- *     16  u64      generation g: journal records are checksummed with
- *                  seed g (blk/journal.c)
+ *     16  u64      generation g, 1 .. 2^63, odd in meta1 and even in meta0:
+ *                  journal records are checksummed with seed g
+ *                  (blk/journal.c)
  *     24  u32      nslots: entries of the slot table (slot 0 included, I3)
  *     28  u32      nvols: volume records that follow
- *     32  u32      vol_ids: size of the volume table (the next volume id)
+ *     32  u32      vol_ids: size of the volume table (the next volume id),
+ *                  nvols .. VOL_IDS_MAX (2^24)
  *     36  u32      pad, 0
  *   hashes, nslots x 16 bytes: XXH3-128 of each slot's block, lo then hi
  *                  (meaningless for free slots; zero for slot 0)
  *   refs, nslots x u32: reference count (bits 0-28) | REF_INDEXED (bit 31);
- *                  REF_NEW and REF_SPARE (bits 30, 29) are never set here
- *   volumes, nvols times, in id order:
+ *                  REF_NEW and REF_SPARE (bits 30, 29) are never set here,
+ *                  and slot 0 has 0
+ *   volumes, nvols times, in increasing id order:
  *                  struct j_vol, 88 bytes (layout in blk/meta.h; src 0)
  *                  map, ceil(size / block size) x u32: the slot of each
- *                  block, 0 for zeros
- *   checksum, u64: XXH3-64 with seed 0 of every byte before it
+ *                  block, 0 for zeros, each below nslots
+ *   checksum, u64: XXH3-64 with seed 0 of every byte before it; the file
+ *                  ends there
+ *
+ * Both copies are checked on every open; the newest that verifies is
+ * loaded. blk/store.c decides what the other copy's damage means.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -34,7 +42,8 @@
 #include "blk/checkpoint.h"
 #include "blk/hash.h"
 
-#define META_MAGIC "BEYBLK01"
+#define META_MAGIC "BEYBLK02"
+#define GEN_MAX    (1ull << 63)
 
 struct meta_hdr {
 	char magic[8];
@@ -89,7 +98,10 @@ int checkpoint_write(int dirfd, const struct blk_meta *m, enum blk_dedup dedup, 
 		free(w);
 		return -ENOMEM;
 	}
-	w->fd = openat(dirfd, "meta.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	char name[8], tmp[16];
+	snprintf(name, sizeof(name), "meta%u", (unsigned)(gen & 1));
+	snprintf(tmp, sizeof(tmp), "%s.tmp", name);
+	w->fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (w->fd < 0) {
 		w->err = errno;
 		goto out;
@@ -117,7 +129,7 @@ int checkpoint_write(int dirfd, const struct blk_meta *m, enum blk_dedup dedup, 
 	w_flush(w);
 	if (!w->err && fsync(w->fd))
 		w->err = errno;
-	if (!w->err && renameat(dirfd, "meta.tmp", dirfd, "meta"))
+	if (!w->err && renameat(dirfd, tmp, dirfd, name))
 		w->err = errno;
 	if (!w->err && fsync(dirfd))
 		w->err = errno;
@@ -128,94 +140,157 @@ out:
 		close(w->fd);
 	int err = -w->err;
 	if (err)
-		unlinkat(dirfd, "meta.tmp", 0);
+		unlinkat(dirfd, tmp, 0);
 	free(w);
 	return err;
 }
 
-static int meta_bad(const char *dir, const char *why)
+bool checkpoint_exists(int dirfd)
 {
-	blk_err("%s: metadata is corrupt (%s); the store was not changed", dir, why);
-	return -EUCLEAN;
+	return !faccessat(dirfd, "meta0", F_OK, 0) || !faccessat(dirfd, "meta1", F_OK, 0);
 }
 
-/* Reads the sections from off on (p holds size bytes, the checksum left
- * out) into m. */
-static int load_body(const char *dir, const uint8_t *p, size_t size, size_t off,
-		     const struct meta_hdr *h, struct blk_meta *m)
+/* One copy, mapped. */
+struct copy {
+	const uint8_t *p;
+	size_t size;		/* without the checksum */
+	struct meta_hdr h;
+	const char *why;	/* NULL while it verifies */
+};
+
+static bool hdr_valid(const struct meta_hdr *h, unsigned idx)
 {
-	size_t slotbytes = (size_t)h->nslots * (sizeof(struct blk_hash) + sizeof(uint32_t));
-	if (!h->nslots || slotbytes > size - off || meta_reserve(m, h->nslots))
-		return meta_bad(dir, "slot table");
+	uint32_t bs = h->block_size;
+
+	return bs >= BLK_BS_MIN && bs <= BLK_BS_MAX && !(bs & (bs - 1)) && h->dedup <= BLK_DEDUP_BACKGROUND &&
+	       h->gen && h->gen <= GEN_MAX && (h->gen & 1) == idx && h->nslots && h->nvols <= h->vol_ids &&
+	       h->vol_ids <= VOL_IDS_MAX && !h->pad;
+}
+
+/* Maps copy idx and checks what can be checked without loading it. */
+static void copy_map(int dirfd, unsigned idx, struct copy *c)
+{
+	char name[8];
+	struct stat st;
+	uint64_t sum;
+
+	memset(c, 0, sizeof(*c));
+	snprintf(name, sizeof(name), "meta%u", idx);
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st)) {
+		c->why = fd < 0 && errno == ENOENT ? "missing" : "unreadable";
+	} else if ((size_t)st.st_size < sizeof(c->h) + sizeof(sum)) {
+		c->why = "too short";
+	} else if ((c->p = mmap(NULL, st.st_size, PROT_READ, MAP_PRIVATE, fd, 0)) == MAP_FAILED) {
+		c->p = NULL;
+		c->why = "unreadable";
+	} else {
+		c->size = st.st_size - sizeof(sum);
+		memcpy(&c->h, c->p, sizeof(c->h));
+		memcpy(&sum, c->p + c->size, sizeof(sum));
+		if (memcmp(c->h.magic, META_MAGIC, 8))
+			c->why = "bad magic";
+		else if (blk_hash64(c->p, c->size, 0) != sum)
+			c->why = "checksum mismatch";
+		else if (!hdr_valid(&c->h, idx))
+			c->why = "bad header";
+	}
+	if (fd >= 0)
+		close(fd);
+}
+
+/* Reads the sections of a copy whose checksum verified into m; returns
+ * what is wrong with them, or NULL. */
+static const char *load_body(const struct copy *c, struct blk_meta *m, int *err)
+{
+	const struct meta_hdr *h = &c->h;
+	const uint8_t *p = c->p;
+	size_t off = sizeof(*h), size = c->size;
+	size_t hashbytes = (size_t)h->nslots * sizeof(struct blk_hash), refbytes = (size_t)h->nslots * sizeof(uint32_t);
+
+	*err = -EUCLEAN;
+	m->bs = h->block_size;
+	m->shift = __builtin_ctz(h->block_size);
+	if (hashbytes + refbytes > size - off)
+		return "slot table";
+	if ((*err = meta_reserve(m, h->nslots)))
+		return "slot table";
+	*err = -EUCLEAN;
 	m->nslots = h->nslots;
-	memcpy(m->hashes, p + off, (size_t)h->nslots * sizeof(struct blk_hash));
-	off += (size_t)h->nslots * sizeof(struct blk_hash);
-	memcpy(m->refs, p + off, (size_t)h->nslots * sizeof(uint32_t));
-	off += (size_t)h->nslots * sizeof(uint32_t);
-	m->vols = calloc(h->vol_ids ? h->vol_ids : 1, sizeof(*m->vols));
-	if (!m->vols)
-		return -ENOMEM;
+	memcpy(m->hashes, p + off, hashbytes);
+	memcpy(m->refs, p + off + hashbytes, refbytes);
+	off += hashbytes + refbytes;
+	for (uint32_t i = 0; i < h->nslots; i++)
+		if (m->refs[i] & (REF_NEW | REF_SPARE) || (!i && m->refs[i]))
+			return "reference counts";
+	if (!(m->vols = calloc(h->vol_ids ? h->vol_ids : 1, sizeof(*m->vols)))) {
+		*err = -ENOMEM;
+		return "volume table";
+	}
 	m->nvols = h->vol_ids;
+	uint32_t prev = 0;
 	for (uint32_t i = 0; i < h->nvols; i++) {
 		struct j_vol r;
 		if (size - off < sizeof(r))
-			return meta_bad(dir, "volume table");
+			return "volume table";
 		memcpy(&r, p + off, sizeof(r));
 		off += sizeof(r);
-		/* The map follows the record; applying it makes an empty one. */
-		int err = r.id < h->vol_ids && !m->vols[r.id] ? meta_apply(m, J_VOL_NEW, &r, sizeof(r)) : -EUCLEAN;
-		struct blk_vol *v = err ? NULL : m->vols[r.id];
-		if (!v || size - off < (size_t)v->nblocks * sizeof(uint32_t))
-			return err == -ENOMEM ? err : meta_bad(dir, "volume map");
+		/* Size first: the map must be in the file before it is allocated. */
+		uint64_t nblocks = r.size / m->bs + (r.size % m->bs != 0);
+		if ((i && r.id <= prev) || nblocks > (size - off) / sizeof(uint32_t))
+			return "volume table";
+		prev = r.id;
+		if ((*err = meta_vol_load(m, &r)))
+			return *err == -ENOMEM ? "volume map" : "volume record";
+		*err = -EUCLEAN;
+		struct blk_vol *v = m->vols[r.id];
 		memcpy(v->map, p + off, (size_t)v->nblocks * sizeof(uint32_t));
 		off += (size_t)v->nblocks * sizeof(uint32_t);
 		for (uint32_t b = 0; b < v->nblocks; b++)
 			if (v->map[b] >= m->nslots)
-				return meta_bad(dir, "map entry out of range");
+				return "map entry out of range";
 	}
-	return 0;
+	if (off != size)
+		return "trailing bytes";
+	*err = 0;
+	return NULL;
 }
 
-int checkpoint_load(int dirfd, const char *dir, struct blk_meta *m, enum blk_dedup *dedup, uint64_t *gen)
+int checkpoint_load(int dirfd, const char *dir, struct blk_meta *m, enum blk_dedup *dedup,
+		    struct checkpoint_info *ci)
 {
-	int fd = openat(dirfd, "meta", O_RDONLY | O_CLOEXEC);
-	struct stat st;
+	struct copy c[2];
+	int err = -EUCLEAN;
 
-	if (fd < 0 || fstat(fd, &st)) {
-		int err = -errno;
-		blk_err("%s is not a store (no metadata: %s)", dir, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return err;
+	copy_map(dirfd, 0, &c[0]);
+	copy_map(dirfd, 1, &c[1]);
+	/* Newest first; a copy whose body does not load counts as damaged. */
+	unsigned first = !c[1].why && (c[0].why || c[1].h.gen > c[0].h.gen);
+	for (unsigned k = 0; k < 2 && err; k++) {
+		struct copy *t = &c[first ^ k];
+		if (t->why)
+			continue;
+		if (k) {
+			meta_release(m);
+			if (meta_init(m, BLK_BS_MIN)) {
+				err = -ENOMEM;
+				break;
+			}
+		}
+		if ((t->why = load_body(t, m, &err)) && err == -ENOMEM)
+			break;
+		if (!err) {
+			*dedup = t->h.dedup;
+			ci->gen = t->h.gen;
+			ci->damaged = c[!(t->h.gen & 1)].why ? !(t->h.gen & 1) : -1;
+			snprintf(ci->why, sizeof(ci->why), "%s", c[!(t->h.gen & 1)].why ? c[!(t->h.gen & 1)].why : "");
+		}
 	}
-	size_t size = st.st_size;
-	const uint8_t *p = size ? mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
-	close(fd);
-	if (p == MAP_FAILED)
-		return meta_bad(dir, "empty or unreadable");
-	int err;
-	struct meta_hdr h;
-	uint64_t sum;
-	if (size < sizeof(h) + sizeof(sum)) {
-		err = meta_bad(dir, "too short");
-		goto out;
-	}
-	memcpy(&h, p, sizeof(h));
-	memcpy(&sum, p + size - sizeof(sum), sizeof(sum));
-	if (memcmp(h.magic, META_MAGIC, 8)) {
-		err = meta_bad(dir, "bad magic");
-		goto out;
-	}
-	if (blk_hash64(p, size - sizeof(sum), 0) != sum) {
-		err = meta_bad(dir, "checksum mismatch");
-		goto out;
-	}
-	m->bs = h.block_size;
-	m->shift = __builtin_ctz(h.block_size);
-	*dedup = h.dedup;
-	*gen = h.gen;
-	err = load_body(dir, p, size - sizeof(sum), sizeof(h), &h, m);
-out:
-	munmap((void *)p, size);
+	if (err == -EUCLEAN)
+		blk_err("%s: metadata is corrupt (meta0: %s, meta1: %s); the store was not changed", dir,
+			c[0].why, c[1].why);
+	for (unsigned i = 0; i < 2; i++)
+		if (c[i].p)
+			munmap((void *)c[i].p, c[i].size + sizeof(uint64_t));
 	return err;
 }

@@ -40,10 +40,31 @@ int blk_image_in(struct blk_vol *v, int fd, uint64_t size, const char *file)
 	return err;
 }
 
+/* Reads [off, off+n) into buf block by block after a failed read: blocks
+ * that cannot be read (each already reported by blk_read) become zeros,
+ * and are named here. Returns how many. */
+static uint64_t salvage(struct blk_vol *v, uint8_t *buf, uint64_t off, size_t n, const char *file)
+{
+	uint32_t bs = blk_store_block_size(blk_vol_store(v));
+	uint64_t bad = 0;
+
+	for (size_t done = 0; done < n; done += bs) {
+		size_t k = n - done < bs ? n - done : bs;
+		if (blk_read(v, buf + done, off + done, k) == 0)
+			continue;
+		memset(buf + done, 0, k);
+		bad++;
+		fprintf(stderr, "beyond blk: %s: bytes %" PRIu64 "-%" PRIu64 " (block %" PRIu64
+			") are zeros: that block could not be read\n", file, off + done, off + done + k - 1,
+			(off + done) / bs);
+	}
+	return bad;
+}
+
 int blk_image_out(struct blk_vol *v, int fd, const char *file)
 {
 	struct stat st;
-	uint64_t size = blk_vol_size(v);
+	uint64_t size = blk_vol_size(v), bad = 0;
 	uint8_t *buf = malloc(CHUNK);
 	int err = buf ? 0 : -ENOMEM;
 
@@ -54,7 +75,11 @@ int blk_image_out(struct blk_vol *v, int fd, const char *file)
 		err = -errno;
 	for (uint64_t off = 0; !err && off < size; off += CHUNK) {
 		size_t n = size - off < CHUNK ? size - off : CHUNK;
-		err = blk_read(v, buf, off, n);
+		/* A damaged block costs only itself: salvage the rest. */
+		if ((err = blk_read(v, buf, off, n)) == -EIO) {
+			bad += salvage(v, buf, off, n, file);
+			err = 0;
+		}
 		if (err || (sparse && buf[0] == 0 && !memcmp(buf, buf + 1, n - 1)))
 			continue;
 		if (pwrite(fd, buf, n, off) != (ssize_t)n)
@@ -62,8 +87,11 @@ int blk_image_out(struct blk_vol *v, int fd, const char *file)
 	}
 	if (!err && fsync(fd))
 		err = -errno;
-	if (err && err != -EIO)
+	if (err)
 		fprintf(stderr, "beyond blk: %s: %s\n", file, strerror(-err));
+	else if (bad)
+		fprintf(stderr, "beyond blk: %s: written, except %" PRIu64 " unreadable block(s) written as "
+			"zeros (named above)\n", file, bad);
 	free(buf);
-	return err;
+	return err ? err : bad ? -EIO : 0;
 }

@@ -1,30 +1,40 @@
 /*
- * The redo journal file, "journal", is a sequence of records packed back
- * to back (no alignment), each:
+ * A redo journal file, "journal0" or "journal1" (generation g uses
+ * journal<g mod 2>, blk/store.c), is a sequence of records packed back to
+ * back (no alignment), each:
  *
  *      0  u64  csum    XXH3-64 of bytes 8 .. len-1 of this record, seeded
- *                      with the generation g of the checkpoint (header of
- *                      "meta", blk/checkpoint.c)
- *      8  u32  len     length of the whole record, header included (>= 16)
+ *                      with the generation g of its checkpoint (header of
+ *                      "meta<g mod 2>", blk/checkpoint.c)
+ *      8  u32  len     length of the whole record, header included:
+ *                      16 .. REC_MAX (104)
  *     12  u32  type    J_COMMIT (0xc0c0) or a payload type of blk/meta.h
  *     16  ...          payload, len - 16 bytes (layouts in blk/meta.h)
  *
  * Integers are little-endian (host order: the store is built for x86-64
  * only). A commit is the records added since the previous commit followed
- * by a commit record (type J_COMMIT, no payload, len 16), written at the
- * end of the file and made durable with fdatasync before it counts (I4).
- * Replay reads records from offset 0 while they verify, applies those up
- * to the last commit record and cuts the file there: a torn tail, and
- * records of an older generation, end it. A checkpoint empties the file
- * and seeds later records with the new generation (I10).
+ * by a commit record (type J_COMMIT, len 24, payload: u64 offset of the
+ * commit's first record, which is where the previous commit ended), written
+ * at the end of the file in one write and made durable with fdatasync
+ * before it counts (I4); the next commit is written only after that.
+ *
+ * Replay reads records from offset 0 while they verify (and commit records
+ * name the right start), applies those up to the last commit record and
+ * leaves the rest. What follows is either a torn tail (the last write,
+ * which never returned: its pages may have reached the disk in any order)
+ * or damage: a commit record further on that verifies and starts past the
+ * last applied commit was written after the damaged bytes were durable. A
+ * checkpoint starts the other file with the next generation (I10).
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "blk/hash.h"
 #include "blk/journal.h"
+#include "blk/meta.h"
 
 struct rec_hdr {
 	uint64_t csum;
@@ -32,6 +42,9 @@ struct rec_hdr {
 	uint32_t type;
 };
 _Static_assert(sizeof(struct rec_hdr) == 16, "journal record header layout");
+
+#define REC_MAX    (sizeof(struct rec_hdr) + sizeof(struct j_vol))	/* largest record */
+#define COMMIT_LEN (sizeof(struct rec_hdr) + sizeof(uint64_t))
 
 int journal_add(struct journal *j, uint32_t type, const void *payload, uint32_t len)
 {
@@ -61,7 +74,7 @@ int journal_add(struct journal *j, uint32_t type, const void *payload, uint32_t 
 int journal_commit(struct journal *j)
 {
 	size_t done = 0;
-	int err = journal_add(j, J_COMMIT, NULL, 0);
+	int err = journal_add(j, J_COMMIT, &j->end, sizeof(j->end));
 
 	if (err)
 		return err;
@@ -85,59 +98,105 @@ fail:
 	 * disk); the commit record goes again with the next attempt. */
 	if (ftruncate(j->fd, j->end) == 0)
 		fdatasync(j->fd);
-	j->len -= sizeof(struct rec_hdr);
+	j->len -= COMMIT_LEN;
 	return err;
 }
 
-/* Returns the end of the valid record at off, or 0. */
+/* Returns the end of the record at off if it verifies, else 0. */
 static size_t valid_end(const struct journal *j, const uint8_t *b, size_t size, size_t off, struct rec_hdr *h)
 {
 	if (size - off < sizeof(*h))
 		return 0;
 	memcpy(h, b + off, sizeof(*h));
-	if (h->len < sizeof(*h) || h->len > size - off ||
+	if (h->len < sizeof(*h) || h->len > REC_MAX || h->len > size - off ||
 	    blk_hash64(b + off + sizeof(h->csum), h->len - sizeof(h->csum), j->gen) != h->csum)
 		return 0;
 	return off + h->len;
 }
 
-int journal_replay(struct journal *j, int (*fn)(uint32_t, const void *, uint32_t, void *), void *arg)
+/* A commit record verifies and says it starts at `start`. */
+static bool commit_starts(const uint8_t *rec, const struct rec_hdr *h, uint64_t start)
+{
+	uint64_t first;
+
+	if (h->len != COMMIT_LEN)
+		return false;
+	memcpy(&first, rec + sizeof(*h), sizeof(first));
+	return first == start;
+}
+
+/* Counts what verifies past the first bad record, resynchronising byte by
+ * byte over damaged stretches (REC_MAX keeps each try cheap). */
+static void scan_damage(const struct journal *j, const uint8_t *b, size_t size, struct journal_scan *sc)
+{
+	struct rec_hdr h;
+	size_t next;
+
+	for (size_t off = sc->bad + 1; off < size; off++) {
+		while ((next = valid_end(j, b, size, off, &h))) {
+			sc->records++;
+			if (h.type == J_COMMIT && !commit_starts(b + off, &h, sc->end))
+				sc->lost++;
+			off = next;
+		}
+	}
+}
+
+int journal_replay(struct journal *j, int (*fn)(uint32_t, const void *, uint32_t, void *), void *arg,
+		   struct journal_scan *sc)
 {
 	struct stat st;
+
+	memset(sc, 0, sizeof(*sc));
 	if (fstat(j->fd, &st))
 		return -errno;
-	size_t size = st.st_size, off = 0, end = 0, next;
-	uint8_t *b = malloc(size ? size : 1);
-	if (!b)
-		return -ENOMEM;
-	if (pread(j->fd, b, size, 0) != (ssize_t)size) {
-		free(b);
-		return -EIO;
-	}
+	if ((uint64_t)st.st_size > JOURNAL_MAX)
+		return -EFBIG;
+	size_t size = st.st_size, off = 0, next;
+	const uint8_t *b = size ? mmap(NULL, size, PROT_READ, MAP_PRIVATE, j->fd, 0) : NULL;
+	if (b == MAP_FAILED)
+		return -errno;
 	struct rec_hdr h;
 	/* Only whole commits count: find the last commit record first. */
-	for (; (next = valid_end(j, b, size, off, &h)); off = next)
-		if (h.type == J_COMMIT)
-			end = next;
+	for (; (next = valid_end(j, b, size, off, &h)); off = next) {
+		if (h.type == J_COMMIT && !commit_starts(b + off, &h, sc->end))
+			break;
+		sc->records++;
+		if (h.type == J_COMMIT) {
+			sc->end = next;
+			sc->commits++;
+		}
+	}
+	sc->size = size;
+	sc->bad = off;
+	if (off < size)
+		scan_damage(j, b, size, sc);
 	int err = 0;
-	for (off = 0; off < end && !err; off = next) {
+	for (off = 0; fn && off < sc->end && !err; off = next) {
 		next = valid_end(j, b, size, off, &h);
 		if (h.type != J_COMMIT)
 			err = fn(h.type, b + off + sizeof(h), h.len - sizeof(h), arg);
 	}
-	free(b);
-	if (err)
-		return err;
-	j->end = end;
-	if (end != size && (ftruncate(j->fd, end) || fdatasync(j->fd)))
+	if (b)
+		munmap((void *)b, size);
+	return err;
+}
+
+int journal_truncate(struct journal *j, uint64_t end)
+{
+	if (ftruncate(j->fd, end) || fdatasync(j->fd))
 		return -errno;
+	j->end = end;
 	return 0;
 }
 
-int journal_reset(struct journal *j, uint64_t gen)
+int journal_reset(struct journal *j, int fd, uint64_t gen)
 {
-	if (ftruncate(j->fd, 0) || fdatasync(j->fd))
+	if (ftruncate(fd, 0) || fdatasync(fd))
 		return -errno;
+	if (j->fd >= 0 && j->fd != fd)
+		close(j->fd);
+	j->fd = fd;
 	j->gen = gen;
 	j->end = 0;
 	j->len = 0;

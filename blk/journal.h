@@ -1,10 +1,12 @@
 /*
  * Redo journal: checksummed records appended after the data they refer to
- * is durable, each commit closed by a commit record. The checksum is
- * seeded with the checkpoint generation, so records older than the
- * checkpoint (and a torn tail) end the replay; records after the last
- * commit record are dropped, so a commit is all or nothing. The file
- * format is described at the top of blk/journal.c.
+ * is durable, each commit closed by a commit record that names where the
+ * commit starts. The checksum is seeded with the checkpoint generation, so
+ * records of another generation do not verify. Replay applies the whole
+ * commits before the first record that does not verify and tells a torn
+ * tail (the last write, never acknowledged) from damage to records that
+ * were once durable (a later commit verifies). The file format is
+ * described at the top of blk/journal.c.
  */
 #ifndef BEYOND_BLK_JOURNAL_H
 #define BEYOND_BLK_JOURNAL_H
@@ -13,6 +15,9 @@
 #include <stdint.h>
 
 #define J_COMMIT 0xc0c0u	/* record type closing a commit */
+/* No journal the store writes comes near this (checkpoints keep it under
+ * about 100 MiB); a larger file is refused rather than scanned. */
+#define JOURNAL_MAX (1ull << 30)
 
 struct journal {
 	int fd;
@@ -20,6 +25,17 @@ struct journal {
 	uint64_t end;		/* file offset of the next record */
 	uint8_t *buf;		/* records not yet written */
 	size_t len, cap;
+};
+
+/* What a replay found in the file. */
+struct journal_scan {
+	uint64_t size;		/* bytes in the file */
+	uint64_t end;		/* end of the last whole commit applied; the rest is not */
+	uint64_t commits;	/* commits applied */
+	uint64_t bad;		/* first record that does not verify (size: none) */
+	uint64_t records;	/* records that verify, anywhere in the file */
+	uint64_t lost;		/* commits past bad that were written after it was
+				 * durable: bad is damage, not a torn tail */
 };
 
 int journal_add(struct journal *j, uint32_t type, const void *payload, uint32_t len);
@@ -31,10 +47,15 @@ static inline void journal_rewind(struct journal *j, size_t len)
 /* Writes and syncs the buffered records; on failure the file is cut back
  * and the records stay buffered. */
 int journal_commit(struct journal *j);
-/* Calls fn on each record of the complete commits, then cuts off the rest. */
+/* Reads the file (writes nothing) and calls fn, unless NULL, on each record
+ * of the commits before sc->end. Returns fn's first error, -EFBIG for a
+ * file beyond JOURNAL_MAX or -errno. */
 int journal_replay(struct journal *j, int (*fn)(uint32_t type, const void *payload,
-					     uint32_t len, void *arg), void *arg);
-/* Starts an empty journal for generation gen (after a checkpoint). */
-int journal_reset(struct journal *j, uint64_t gen);
+					     uint32_t len, void *arg), void *arg, struct journal_scan *sc);
+/* Cuts the file at end (dropping a torn tail) and continues there. */
+int journal_truncate(struct journal *j, uint64_t end);
+/* Makes fd, emptied, the journal of generation gen (after a checkpoint);
+ * the previous file is closed. On failure j is unchanged. */
+int journal_reset(struct journal *j, int fd, uint64_t gen);
 
 #endif

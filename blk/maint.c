@@ -56,7 +56,8 @@ int blk_stat(struct blk_store *s, struct blk_stats *st)
 	for (uint32_t slot = 1; slot < s->m.nslots; slot++)
 		st->unique_blocks += slot_live(&s->m, slot);
 	st->unique_bytes = st->unique_blocks * s->m.bs;
-	st->physical_bytes = disk_usage(s, "data") + disk_usage(s, "meta") + disk_usage(s, "journal");
+	st->physical_bytes = disk_usage(s, "data") + disk_usage(s, "meta0") + disk_usage(s, "meta1") +
+			     disk_usage(s, "journal0") + disk_usage(s, "journal1");
 	st->index_bytes = blk_index_bytes(&s->m.ix) +
 			  (uint64_t)s->m.nslots * (sizeof(*s->m.hashes) + sizeof(*s->m.refs));
 	pthread_rwlock_unlock(&s->lock);
@@ -81,8 +82,8 @@ static int remap_all(struct blk_store *s, const uint32_t *remap)
 		struct blk_vol *v = s->m.vols[i];
 		for (uint32_t b = 0; v && b < v->nblocks && !err; b++) {
 			uint32_t to = v->map[b] ? remap[v->map[b]] : 0;
-			if (!to)
-				continue;
+			if (!to || !slot_has_room(&s->m, to, 1))
+				continue;	/* a full count keeps the duplicate */
 			struct j_map m = { .vol = v->id, .slot = to, .lba = b };
 			err = store_change(s, J_MAP, &m, sizeof(m));
 		}
@@ -132,9 +133,17 @@ static bool occupies_disk(struct blk_store *s, uint32_t slot)
 
 int64_t blk_fsck(struct blk_store *s, bool repair, struct blk_fsck *r)
 {
+	bool ro = s->mode == BLK_OPEN_READ;
+
 	memset(r, 0, sizeof(*r));
+	repair = repair && !ro;
 	pthread_rwlock_wrlock(&s->lock);
-	int err = store_commit(s);	/* no pending frees from here on */
+	int err = ro ? 0 : store_commit(s);	/* no pending frees from here on */
+	/* Opening found (and, unless read-only, mended) these. */
+	r->damaged_meta = s->damage.meta;
+	r->journal_damage = s->damage.journal;
+	r->lost_commits = s->damage.lost;
+	r->repaired = (s->damage.meta && !ro) + s->damage.dropped;
 	uint32_t *count = calloc(s->m.nslots, sizeof(*count));
 	bool *bad = calloc(s->m.nslots, sizeof(*bad));
 	if (!err && (!count || !bad))
@@ -168,6 +177,11 @@ int64_t blk_fsck(struct blk_store *s, bool repair, struct blk_fsck *r)
 		uint32_t have = s->m.refs[slot] & REF_COUNT;
 		if (have == count[slot]) {
 			if (!have && !(s->m.refs[slot] & REF_SPARE) && occupies_disk(s, slot)) {
+				/* recover() punches these when opening for writing. */
+				if (ro) {
+					r->unreclaimed++;
+					continue;
+				}
 				r->space_leaks++;
 				if (repair) {
 					fallocate(s->datafd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
@@ -197,6 +211,6 @@ int64_t blk_fsck(struct blk_store *s, bool repair, struct blk_fsck *r)
 	pthread_rwlock_unlock(&s->lock);
 	if (err)
 		return err;
-	return r->bad_maps + r->corrupt_blocks + r->refcount_leaks + r->refcount_short + r->space_leaks -
-	       r->repaired;
+	return r->bad_maps + r->corrupt_blocks + r->refcount_leaks + r->refcount_short + r->space_leaks +
+	       r->damaged_meta + r->journal_damage - r->repaired;
 }

@@ -10,13 +10,17 @@
 
 /* --- slot table -------------------------------------------------------- */
 
-int meta_reserve(struct blk_meta *m, uint32_t n)
+int meta_reserve(struct blk_meta *m, uint64_t n)
 {
 	if (n <= m->slotcap)
 		return 0;
-	uint32_t cap = m->slotcap ? m->slotcap : 1024;
+	if (n > UINT32_MAX)
+		return -ENOSPC;
+	/* Doubling in 64 bits, capped: no wrap to 0 near 2^31. */
+	uint64_t cap = m->slotcap ? m->slotcap : 1024;
 	while (cap < n)
 		cap *= 2;
+	cap = cap < UINT32_MAX ? cap : UINT32_MAX;
 	struct blk_hash *h = realloc(m->hashes, (size_t)cap * sizeof(*h));
 	if (!h)
 		return -ENOMEM;
@@ -35,6 +39,7 @@ int meta_init(struct blk_meta *m, uint32_t bs)
 	m->bs = bs;
 	m->shift = __builtin_ctz(bs);
 	m->nslots = 1;
+	m->slot_limit = UINT32_MAX;
 	if (meta_reserve(m, 1) || blk_index_init(&m->ix, (const struct blk_hash *const *)&m->hashes)) {
 		free(m->hashes);
 		free(m->refs);
@@ -131,11 +136,14 @@ void meta_drop(struct blk_meta *m, uint32_t slot)
 		slot_list_push(&m->pending, slot);	/* on failure it leaks until the next open or fsck */
 }
 
+/* A count already 0 can only come from damaged metadata (fsck repairs
+ * it): it stays 0 rather than wrapping into the flags. */
 static void slot_unref(struct blk_meta *m, uint32_t slot)
 {
-	if (slot && !(--m->refs[slot] & REF_COUNT))
+	if (slot && (m->refs[slot] & REF_COUNT) && !(--m->refs[slot] & REF_COUNT))
 		meta_drop(m, slot);
 }
+
 
 size_t meta_committed(struct blk_meta *m)
 {
@@ -205,21 +213,15 @@ static void map_set(struct blk_vol *v, uint64_t lba, uint32_t slot)
 	slot_unref(v->m, old);
 }
 
+/* Makes volume r->id (a free id below m->nvols) with an empty map. */
 static int vol_new(struct blk_meta *m, const struct j_vol *r)
 {
-	uint64_t nblocks = (r->size + m->bs - 1) >> m->shift;
+	/* No overflow: size < 2^64 and bs >= 2^12. */
+	uint64_t nblocks = r->size / m->bs + (r->size % m->bs != 0);
 
-	if (r->name[BLK_NAME_MAX] || !blk_name_valid(r->name) || !r->size ||
-	    nblocks > UINT32_MAX || vol_by_id(m, r->id))
+	if (r->name[BLK_NAME_MAX] || !blk_name_valid(r->name) || !r->size || nblocks > UINT32_MAX ||
+	    (r->flags & ~VOL_RO) || r->pad || r->id >= m->nvols || m->vols[r->id] || meta_vol(m, r->name))
 		return -EUCLEAN;
-	if (r->id >= m->nvols) {
-		struct blk_vol **vols = realloc(m->vols, (r->id + 1) * sizeof(*vols));
-		if (!vols)
-			return -ENOMEM;
-		memset(vols + m->nvols, 0, (r->id + 1 - m->nvols) * sizeof(*vols));
-		m->vols = vols;
-		m->nvols = r->id + 1;
-	}
 	struct blk_vol *v = calloc(1, sizeof(*v));
 	if (!v || !(v->map = calloc(nblocks ? nblocks : 1, sizeof(uint32_t)))) {
 		free(v);
@@ -235,6 +237,27 @@ static int vol_new(struct blk_meta *m, const struct j_vol *r)
 	return 0;
 }
 
+int meta_vol_load(struct blk_meta *m, const struct j_vol *r)
+{
+	return r->src ? -EUCLEAN : vol_new(m, r);
+}
+
+/* A new volume takes the next id (I5: replay assigns ids as the live store did). */
+static int vol_add(struct blk_meta *m, const struct j_vol *r)
+{
+	if (r->id != m->nvols || m->nvols >= VOL_IDS_MAX)
+		return -EUCLEAN;
+	struct blk_vol **vols = realloc(m->vols, ((size_t)m->nvols + 1) * sizeof(*vols));
+	if (!vols)
+		return -ENOMEM;
+	m->vols = vols;
+	m->vols[m->nvols++] = NULL;
+	int err = vol_new(m, r);
+	if (err)
+		m->nvols--;
+	return err;
+}
+
 static void vol_del(struct blk_meta *m, struct blk_vol *v)
 {
 	for (uint32_t b = 0; b < v->nblocks; b++)
@@ -248,8 +271,11 @@ static void vol_del(struct blk_meta *m, struct blk_vol *v)
 
 static int apply_slot(struct blk_meta *m, const struct j_slot *r)
 {
-	if (r->slot == 0 || meta_reserve(m, r->slot + 1))
+	if (r->slot == 0 || r->slot >= m->slot_limit || r->pad)
 		return -EUCLEAN;
+	int err = meta_reserve(m, (uint64_t)r->slot + 1);
+	if (err)
+		return err == -ENOMEM ? err : -EUCLEAN;
 	while (m->nslots <= r->slot)
 		m->refs[m->nslots++] = 0;
 	m->hashes[r->slot] = r->hash;
@@ -268,11 +294,15 @@ static int apply_vol(struct blk_meta *m, uint32_t type, struct j_vol *r)
 		vol_del(m, v);
 		return 0;
 	}
-	if (type == J_VOL_COPY && !src)
+	if (type == J_VOL_NEW ? r->src != 0 : !src || r->size)
 		return -EUCLEAN;
-	if (type == J_VOL_COPY)
+	if (type == J_VOL_COPY) {
+		for (uint32_t b = 0; b < src->nblocks; b++)
+			if (!slot_has_room(m, src->map[b], 1))
+				return -EOVERFLOW;
 		r->size = src->size;
-	int err = vol_new(m, r);
+	}
+	int err = vol_add(m, r);
 	if (err || type == J_VOL_NEW)
 		return err;
 	v = m->vols[r->id];
@@ -300,10 +330,12 @@ int meta_apply(struct blk_meta *m, uint32_t type, const void *p, uint32_t len)
 	case J_MAP:
 		if (!(v = vol_by_id(m, r.map.vol)) || r.map.lba >= v->nblocks || r.map.slot >= m->nslots)
 			return -EUCLEAN;
+		if (!slot_has_room(m, r.map.slot, 1))
+			return -EOVERFLOW;
 		map_set(v, r.map.lba, r.map.slot);
 		return 0;
 	case J_TRIM:
-		if (!(v = vol_by_id(m, r.trim.vol)) || r.trim.lba > v->nblocks ||
+		if (!(v = vol_by_id(m, r.trim.vol)) || r.trim.pad || r.trim.lba > v->nblocks ||
 		    r.trim.count > v->nblocks - r.trim.lba)
 			return -EUCLEAN;
 		for (uint64_t b = r.trim.lba; b < r.trim.lba + r.trim.count; b++)

@@ -15,7 +15,8 @@
  * implicit padding (asserted); the pad fields are written as zero.
  *
  *   J_SLOT = 1, 24 bytes: slot now holds a block with this hash, unmapped
- *      0  u32  slot        1 .. 2^32-1; a slot beyond the table grows it
+ *      0  u32  slot        1 .. 2^32-2; a slot beyond the table grows it (on
+ *                          replay only up to the end of the data file: I1)
  *      4  u32  pad
  *      8  u64  hash.lo     XXH3-128 of the whole block, default secret,
  *     16  u64  hash.hi     no seed (blk_hash128)
@@ -29,7 +30,8 @@
  *      8  u64  lba
  *     16  u64  count
  *   J_VOL_NEW = 4, J_VOL_COPY = 5, J_VOL_DEL = 6: struct j_vol, 88 bytes
- *      0  u32  id          index in the volume table (never reused)
+ *      0  u32  id          index in the volume table (never reused): a new
+ *                          volume takes the next one, below VOL_IDS_MAX
  *      4  u32  src         J_VOL_COPY: id of the volume copied
  *      8  u32  flags       VOL_RO (1): a read-only snapshot
  *     12  u32  pad
@@ -37,6 +39,8 @@
  *                          uses only id
  *     24  char name[64]    NUL-terminated and NUL-padded
  * The checkpoint (blk/checkpoint.c) reuses struct j_vol for its volumes.
+ * Every field is checked before use (files may be damaged or crafted: the
+ * checksums are unkeyed), and a record that does not fit changes nothing.
  */
 #ifndef BEYOND_BLK_META_H
 #define BEYOND_BLK_META_H
@@ -48,6 +52,8 @@
 #include "blk/store.h"
 
 #define VOL_RO 1u
+/* Volume ids are never reused; the table by id is bounded (128 MiB). */
+#define VOL_IDS_MAX (1u << 24)
 
 /* refs[slot]: reference count and flags. */
 #define REF_INDEXED 0x80000000u	/* slot is in the hash index (I8) */
@@ -85,6 +91,7 @@ struct blk_meta {
 	struct blk_hash *hashes;	/* slot table: hash ... */
 	uint32_t *refs;			/* ... and flags | count */
 	uint32_t nslots, slotcap;	/* slots 1 .. nslots-1 exist */
+	uint32_t slot_limit;		/* J_SLOT names slots below it only */
 	struct slot_list free, pending;
 	struct slot_list fresh;		/* REF_NEW slots */
 	struct slot_list spare;		/* REF_SPARE slots (and stale entries) */
@@ -97,8 +104,8 @@ struct blk_meta {
 
 int meta_init(struct blk_meta *m, uint32_t bs);
 void meta_release(struct blk_meta *m);
-/* Makes room for slots 0 .. n-1 in the slot table. */
-int meta_reserve(struct blk_meta *m, uint32_t n);
+/* Makes room for slots 0 .. n-1 in the slot table (n <= 2^32 - 1). */
+int meta_reserve(struct blk_meta *m, uint64_t n);
 
 /* Applies one journal record. On failure (-EUCLEAN: the record does not
  * fit the metadata; -ENOMEM) nothing the journal describes has changed. */
@@ -117,8 +124,17 @@ size_t meta_committed(struct blk_meta *m);
 int meta_rebuild(struct blk_meta *m);
 
 struct blk_vol *meta_vol(const struct blk_meta *m, const char *name);
+/* Adds a volume of a checkpoint (id below m->nvols, empty map); -EUCLEAN
+ * if the record is not a valid volume. */
+int meta_vol_load(struct blk_meta *m, const struct j_vol *r);
 int slot_list_push(struct slot_list *l, uint32_t slot);
 void slots_sort(uint32_t *v, size_t n);
+
+/* Slot can take n more references (slot 0, zeros, always can). */
+static inline bool slot_has_room(const struct blk_meta *m, uint32_t slot, uint32_t n)
+{
+	return !slot || (m->refs[slot] & REF_COUNT) <= REF_COUNT - n;
+}
 
 static inline bool slot_live(const struct blk_meta *m, uint32_t slot)
 {

@@ -6,21 +6,27 @@
  * n * block size, raw (slot 0, zeros, is never written: I3). Free slots
  * are holes or hold stale bytes (spare, I9); recovery cuts the file after
  * the highest slot. Each block is checked against its XXH3-128 in the slot
- * table (blk/meta.h) whenever it is read. The files "meta" and "journal"
- * are described in blk/checkpoint.c and blk/journal.c, the layers and the
- * invariants I<n> in blk/store_impl.h.
+ * table (blk/meta.h) whenever it is read. The files "meta0", "meta1",
+ * "journal0" and "journal1" are described in blk/checkpoint.c and
+ * blk/journal.c, the layers and the invariants I<n> in blk/store_impl.h.
  *
  * Durability order: new blocks go to free slots (I2), then commit =
  * fdatasync(data), append the journal records, fdatasync(journal) (I1, I4).
- * A checkpoint writes all metadata to meta.tmp, renames it over meta and
- * starts a journal of the next generation (I10). Opening loads meta and
- * replays the journal's complete commits.
+ * A checkpoint of generation g writes all metadata to meta<g mod 2>.tmp,
+ * renames it over meta<g mod 2> and starts journal<g mod 2> (I10).
+ *
+ * Opening loads the newest metadata copy that verifies, g, and replays
+ * journal<g mod 2>. If the other copy does not verify, it may have been
+ * generation g+1: journal<(g+1) mod 2> is then replayed too when records of
+ * g+1 verify in it (they exist only once meta g+1 was durable), which
+ * requires journal g to end with a whole commit. Journal damage followed by
+ * intact commits is corruption (blk/journal.c): refused for writing.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "blk/checkpoint.h"
@@ -29,6 +35,7 @@
 #define CKPT_BYTES   (64u << 20)	/* journal size that triggers a checkpoint */
 #define JBUF_MAX     (32u << 20)	/* unflushed records that force a commit */
 #define SPARE_MAX    (64u << 20)	/* disk space kept in spare blocks, at most */
+_Static_assert(CKPT_BYTES + JBUF_MAX + 4096 < JOURNAL_MAX, "journals stay below JOURNAL_MAX");
 
 uint32_t blk_store_block_size(const struct blk_store *s) { return s->m.bs; }
 enum blk_dedup blk_store_dedup_mode(const struct blk_store *s) { return s->dedup; }
@@ -74,7 +81,7 @@ static void trim_spares(struct blk_store *s, size_t keep)
 	keep = keep < n ? keep : n;
 	for (size_t i = 0; i < keep; i++)
 		m->refs[m->spare.v[i]] = REF_SPARE;
-	if (n > keep)	/* v may be NULL, and NULL + 0 is undefined (clang's UBSan traps) */
+	if (n > keep)	/* spare.v may be NULL: no NULL + 0 */
 		punch(s, m->spare.v + keep, n - keep);
 	m->spare.n = keep;
 }
@@ -134,6 +141,15 @@ int store_commit(struct blk_store *s)
 	return !err && s->j.end >= s->ckpt_bytes ? store_checkpoint(s) : err;
 }
 
+/* The journal file of generation gen. */
+static int journal_open(struct blk_store *s, uint64_t gen, int flags)
+{
+	char name[16];
+
+	snprintf(name, sizeof(name), "journal%u", (unsigned)(gen & 1));
+	return openat(s->dirfd, name, (s->mode == BLK_OPEN_READ ? O_RDONLY : O_RDWR) | O_CLOEXEC | flags, 0644);
+}
+
 int store_checkpoint(struct blk_store *s)
 {
 	uint64_t gen = s->j.gen + 1;
@@ -145,11 +161,15 @@ int store_checkpoint(struct blk_store *s)
 	 * journal still of gen - 1, whose records would then be ignored. */
 	if ((err = checkpoint_write(s->dirfd, &s->m, s->dedup, gen)))
 		return store_fail(s, err, "cannot write the store metadata");
-	if ((err = journal_reset(&s->j, gen)))
+	int fd = journal_open(s, gen, O_CREAT);
+	if (fd < 0 || (err = journal_reset(&s->j, fd, gen))) {
+		err = fd < 0 ? -errno : err;
+		if (fd >= 0)
+			close(fd);
 		return store_fail(s, err, "cannot restart the journal");
+	}
 	return 0;
 }
-
 int blk_flush(struct blk_store *s)
 {
 	pthread_rwlock_wrlock(&s->lock);
@@ -166,7 +186,7 @@ static void store_free(struct blk_store *s)
 	free(s->j.buf);
 	free(s->scratch);
 	free(s->rmw);
-	int fds[] = { s->datafd, s->j.fd, s->lockfd, s->dirfd };
+	int fds[] = { s->datafd, s->j.fd, s->dirfd };
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
@@ -174,7 +194,7 @@ static void store_free(struct blk_store *s)
 	free(s);
 }
 
-static struct blk_store *store_new(uint32_t bs, enum blk_dedup dedup)
+static struct blk_store *store_new(uint32_t bs, enum blk_dedup dedup, enum blk_open_mode mode)
 {
 	struct blk_store *s = calloc(1, sizeof(*s));
 
@@ -185,7 +205,8 @@ static struct blk_store *store_new(uint32_t bs, enum blk_dedup dedup)
 		return NULL;
 	}
 	pthread_rwlock_init(&s->lock, NULL);
-	s->dirfd = s->datafd = s->lockfd = s->j.fd = -1;
+	s->dirfd = s->datafd = s->j.fd = -1;
+	s->mode = mode;
 	s->dedup = dedup;
 	s->ckpt_bytes = CKPT_BYTES;
 	s->scratch = malloc(BLK_BS_MAX);
@@ -197,23 +218,27 @@ static struct blk_store *store_new(uint32_t bs, enum blk_dedup dedup)
 	return s;
 }
 
+/* The data file is never replaced or removed while the store exists, so a
+ * lock on it cannot be bypassed by deleting a file; an OFD lock also holds
+ * between two opens in one process. */
 static int lock_store(struct blk_store *s, const char *dir)
 {
-	s->lockfd = openat(s->dirfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (s->lockfd < 0 || flock(s->lockfd, LOCK_EX | LOCK_NB)) {
-		int err = errno;
-		if (err == EWOULDBLOCK)
-			blk_err("store %s is in use by another process", dir);
-		else
-			blk_err("cannot lock store %s: %s", dir, strerror(err));
-		return err == EWOULDBLOCK ? -EBUSY : -err;
+	struct flock fl = { .l_type = s->mode == BLK_OPEN_READ ? F_RDLCK : F_WRLCK, .l_whence = SEEK_SET };
+
+	if (!fcntl(s->datafd, F_OFD_SETLK, &fl))
+		return 0;
+	int err = errno;
+	if (err == EAGAIN || err == EACCES) {
+		blk_err("store %s is in use by another process", dir);
+		return -EBUSY;
 	}
-	return 0;
+	blk_err("cannot lock store %s: %s", dir, strerror(err));
+	return -err;
 }
 
 static int open_file(struct blk_store *s, const char *dir, const char *name, int flags, int *fd)
 {
-	*fd = openat(s->dirfd, name, O_RDWR | O_CLOEXEC | flags, 0644);
+	*fd = openat(s->dirfd, name, (s->mode == BLK_OPEN_READ ? O_RDONLY : O_RDWR) | O_CLOEXEC | flags, 0644);
 	if (*fd >= 0)
 		return 0;
 	int err = -errno;
@@ -221,12 +246,12 @@ static int open_file(struct blk_store *s, const char *dir, const char *name, int
 	return err;
 }
 
-/* Allocates a store for dir and locks it; dir must already hold a store
- * (existing) or must not (to create one). */
-static int store_start(const char *dir, uint32_t bs, enum blk_dedup dedup, bool existing,
-		       struct blk_store **out)
+/* Allocates a store for dir, opens its data file and locks it; dir must
+ * already hold a store (existing) or must not (to create one). */
+static int store_start(const char *dir, uint32_t bs, enum blk_dedup dedup, enum blk_open_mode mode,
+		       bool existing, struct blk_store **out)
 {
-	struct blk_store *s = store_new(bs, dedup);
+	struct blk_store *s = store_new(bs, dedup, mode);
 	int err = 0;
 
 	if (!s)
@@ -235,10 +260,12 @@ static int store_start(const char *dir, uint32_t bs, enum blk_dedup dedup, bool 
 	if (s->dirfd < 0) {
 		err = -errno;
 		blk_err("no store at %s: %s", dir, strerror(errno));
-	} else if (!faccessat(s->dirfd, "meta", F_OK, 0) != existing) {
+	} else if (checkpoint_exists(s->dirfd) != existing) {
 		err = existing ? -ENOENT : -EEXIST;
 		blk_err(existing ? "%s is not a store (no metadata)" : "%s is already a store", dir);
 	}
+	if (!err)
+		err = open_file(s, dir, "data", existing ? 0 : O_CREAT, &s->datafd);
 	if (!err)
 		err = lock_store(s, dir);
 	if (err) {
@@ -261,14 +288,23 @@ int blk_store_create(const char *dir, uint32_t bs, enum blk_dedup dedup)
 		return err;
 	}
 	struct blk_store *s;
-	int err = store_start(dir, bs, dedup, false, &s);
+	int err = store_start(dir, bs, dedup, BLK_OPEN_WRITE, false, &s);
 	if (err)
 		return err;
-	err = open_file(s, dir, "data", O_CREAT | O_TRUNC, &s->datafd);
-	if (!err)
-		err = open_file(s, dir, "journal", O_CREAT | O_TRUNC, &s->j.fd);
-	if (!err && (err = checkpoint_write(s->dirfd, &s->m, dedup, 1)))
-		blk_err("cannot write the store metadata: %s", strerror(-err));
+	if (ftruncate(s->datafd, 0))
+		err = -errno;
+	/* Both metadata copies (generations 1 and 2) and both journals. */
+	for (uint64_t gen = 1; gen <= 2 && !err; gen++) {
+		int fd = journal_open(s, gen, O_CREAT | O_TRUNC);
+		if (fd < 0)
+			err = -errno;
+		else
+			close(fd);
+		if (!err)
+			err = checkpoint_write(s->dirfd, &s->m, dedup, gen);
+	}
+	if (err)
+		blk_err("cannot write the store %s: %s", dir, strerror(-err));
 	store_free(s);
 	return err;
 }
@@ -281,35 +317,132 @@ static int replay_one(uint32_t type, const void *p, uint32_t len, void *m)
 /* After replay, everything in memory is durable (I2): rebuild the free
  * list and the index, return garbage to the file system (blocks written
  * but never committed, slots freed but not yet punched when the process
- * died). */
+ * died); a read-only store leaves the files alone. */
 static int recover(struct blk_store *s)
 {
 	struct blk_meta *m = &s->m;
 	int err = meta_rebuild(m);
 	struct stat st;
 
-	if (!err)
-		punch(s, m->free.v, m->free.n);
-	if (!err && !fstat(s->datafd, &st) && st.st_size > ((off_t)m->nslots << m->shift))
+	if (err || s->mode == BLK_OPEN_READ)
+		return err;
+	punch(s, m->free.v, m->free.n);
+	if (!fstat(s->datafd, &st) && st.st_size > ((off_t)m->nslots << m->shift))
 		ftruncate(s->datafd, (off_t)m->nslots << m->shift);
+	return 0;
+}
+
+static int replay(struct blk_store *s, const char *dir, bool apply, struct journal_scan *sc)
+{
+	int err = journal_replay(&s->j, apply ? replay_one : NULL, &s->m, sc);
+
+	if (err == -EUCLEAN)
+		blk_err("%s: journal%u holds a record that does not fit the metadata; the store was not changed",
+			dir, (unsigned)(s->j.gen & 1));
+	else if (err)
+		blk_err("%s: journal%u cannot be read: %s", dir, (unsigned)(s->j.gen & 1), strerror(-err));
 	return err;
 }
 
-int blk_store_open(const char *dir, struct blk_store **out)
+/* Replays the journal(s) of the loaded checkpoint (see the top of this
+ * file) and deals with what follows the last whole commit: a torn tail is
+ * cut (unless read-only), damage refuses writing or is dropped (repair). */
+static int replay_all(struct blk_store *s, const char *dir, const struct checkpoint_info *ci)
+{
+	struct journal_scan sc, next = { 0 };
+	struct stat st;
+	int err, fd = -1;
+
+	/* I1: every block a committed record names lies in the data file. */
+	if (fstat(s->datafd, &st))
+		return -errno;
+	uint64_t blocks = (uint64_t)st.st_size >> s->m.shift;
+	s->m.slot_limit = blocks < UINT32_MAX ? blocks : UINT32_MAX;
+	if ((s->j.fd = journal_open(s, ci->gen, 0)) < 0) {
+		err = -errno;
+		blk_err("%s: cannot open journal%u: %s", dir, (unsigned)(ci->gen & 1), strerror(errno));
+		return err;
+	}
+	s->j.gen = ci->gen;
+	if ((err = replay(s, dir, true, &sc)))
+		return err;
+	if (ci->damaged >= 0 && (fd = journal_open(s, ci->gen + 1, 0)) >= 0) {
+		struct journal other = { .fd = fd, .gen = ci->gen + 1 };
+		if (journal_replay(&other, NULL, NULL, &next) || !next.records) {
+			close(fd);
+			fd = -1;
+		}
+	}
+	uint64_t lost = sc.lost, lost_bytes = sc.size - sc.end;
+	bool damaged = lost;
+	unsigned at_file = s->j.gen & 1;
+	if (fd >= 0 && sc.end == sc.size) {
+		/* Meta g+1 was damaged: journal g led to it, journal g+1 continues. */
+		close(s->j.fd);
+		s->j.fd = fd;
+		s->j.gen++;
+		fd = -1;
+		if ((err = replay(s, dir, true, &sc)))
+			return err;
+		lost = sc.lost;
+		damaged = lost;
+		lost_bytes = sc.size - sc.end;
+		at_file = s->j.gen & 1;
+	} else if (fd >= 0) {
+		/* Journal g does not end with a whole commit, yet g+1 followed:
+		 * its tail was durable. */
+		damaged = true;
+		lost += next.commits + next.lost;
+		lost_bytes += next.size;
+	}
+	s->m.slot_limit = UINT32_MAX;
+	s->j.end = sc.end;
+	if (damaged) {
+		s->damage.journal = true;
+		s->damage.lost = lost;
+		blk_err("%s: journal%u is damaged at byte %llu, and %llu intact commit(s) (%llu bytes) after "
+			"the damage cannot be applied%s", dir, at_file, (unsigned long long)sc.bad,
+			(unsigned long long)lost, (unsigned long long)lost_bytes,
+			s->mode == BLK_OPEN_WRITE ? "; refusing to open it for writing (read-only commands show "
+			"the store before the damage; `beyond blk fsck --repair` drops what follows it)" :
+			s->mode == BLK_OPEN_REPAIR ? "; dropping them: the store goes back to its last commit "
+			"before the damage" : "; showing the store as of its last commit before the damage");
+		if (s->mode == BLK_OPEN_WRITE)
+			err = -EUCLEAN;
+	}
+	if (!err && s->mode != BLK_OPEN_READ && sc.end != sc.size)
+		err = journal_truncate(&s->j, sc.end);	/* a torn tail, or repair */
+	if (!err && fd >= 0 && s->mode == BLK_OPEN_REPAIR && (ftruncate(fd, 0) || fdatasync(fd)))
+		err = -errno;
+	s->damage.dropped = !err && damaged && s->mode == BLK_OPEN_REPAIR;
+	if (fd >= 0)
+		close(fd);
+	return err;
+}
+
+int blk_store_open_mode(const char *dir, enum blk_open_mode mode, struct blk_store **out)
 {
 	struct blk_store *s;
-	int err = store_start(dir, BLK_BS_MIN, BLK_DEDUP_INLINE, true, &s);
+	struct checkpoint_info ci;
+	int err = store_start(dir, BLK_BS_MIN, BLK_DEDUP_INLINE, mode, true, &s);
+
 	if (err)
 		return err;
-	err = checkpoint_load(s->dirfd, dir, &s->m, &s->dedup, &s->j.gen);
+	err = checkpoint_load(s->dirfd, dir, &s->m, &s->dedup, &ci);
+	if (!err && ci.damaged >= 0) {
+		s->damage.meta = true;
+		blk_err("%s: metadata copy meta%d does not verify (%s); using meta%u (generation %llu)%s", dir,
+			ci.damaged, ci.why, (unsigned)(ci.gen & 1), (unsigned long long)ci.gen,
+			mode == BLK_OPEN_READ ? "" : " and rewriting the other");
+	}
 	if (!err)
-		err = open_file(s, dir, "data", 0, &s->datafd);
-	if (!err)
-		err = open_file(s, dir, "journal", 0, &s->j.fd);
-	if (!err && (err = journal_replay(&s->j, replay_one, &s->m)))
-		blk_err("%s: journal cannot be replayed: %s", dir, strerror(-err));
+		err = replay_all(s, dir, &ci);
 	if (!err)
 		err = recover(s);
+	/* Restore both copies: the damaged one is the next to be written,
+	 * unless journal g+1 was replayed (then g + 2 comes first). */
+	for (uint64_t n = s->j.gen - ci.gen + 1; !err && s->damage.meta && mode != BLK_OPEN_READ && n--;)
+		err = store_checkpoint(s);
 	if (err) {
 		store_free(s);
 		return err;
@@ -318,12 +451,21 @@ int blk_store_open(const char *dir, struct blk_store **out)
 	return 0;
 }
 
+int blk_store_open(const char *dir, struct blk_store **out)
+{
+	return blk_store_open_mode(dir, BLK_OPEN_WRITE, out);
+}
+
 /* A failed store writes nothing more (I6): reopening recovers it. */
 int blk_store_close(struct blk_store *s)
 {
-	pthread_rwlock_wrlock(&s->lock);
-	int err = store_checkpoint(s);
-	pthread_rwlock_unlock(&s->lock);
+	int err = 0;
+
+	if (s->mode != BLK_OPEN_READ) {
+		pthread_rwlock_wrlock(&s->lock);
+		err = store_checkpoint(s);
+		pthread_rwlock_unlock(&s->lock);
+	}
 	store_free(s);
 	return err;
 }

@@ -13,6 +13,13 @@
  * volume create/copy/remove, dedup, fsck) and blk_store_close() return
  * -EROFS, while reads keep serving what the store holds. Reopening it
  * recovers the last commit that reached the disk.
+ *
+ * Opening reads both copies of the metadata and the journal: a damaged
+ * copy is reported and recovered from the other one (opening for writing
+ * rewrites it); journal records damaged after they were durable (intact
+ * commits follow them) make opening for writing fail with -EUCLEAN, while
+ * a read-only open serves the commits before the damage and
+ * BLK_OPEN_REPAIR drops the rest, saying what it drops.
  */
 #ifndef BEYOND_BLK_STORE_H
 #define BEYOND_BLK_STORE_H
@@ -37,11 +44,20 @@ struct blk_vol;
  * ends too. */
 void blk_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+enum blk_open_mode {
+	BLK_OPEN_WRITE,		/* exclusive; recovers after a crash */
+	BLK_OPEN_READ,		/* shared with other readers; writes nothing, changes give -EROFS */
+	BLK_OPEN_REPAIR,	/* as WRITE, but drops journal commits after damage */
+};
+
 int blk_store_create(const char *dir, uint32_t block_size, enum blk_dedup dedup);
-/* Opens (and, after a crash, recovers) a store; takes an exclusive lock on it. */
+/* Opens (and, after a crash, recovers) a store; locks it (an OFD lock on
+ * its data file, exclusive unless BLK_OPEN_READ). */
+int blk_store_open_mode(const char *dir, enum blk_open_mode mode, struct blk_store **out);
+/* blk_store_open_mode(dir, BLK_OPEN_WRITE, out) */
 int blk_store_open(const char *dir, struct blk_store **out);
 /* Commits, writes a checkpoint and releases the store; a failed store is
- * released without writing anything (-EROFS). */
+ * released without writing anything (-EROFS), a read-only one too (0). */
 int blk_store_close(struct blk_store *s);
 uint32_t blk_store_block_size(const struct blk_store *s);
 enum blk_dedup blk_store_dedup_mode(const struct blk_store *s);
@@ -102,10 +118,16 @@ struct blk_fsck {
 	uint64_t refcount_short;	/* references held beyond the count */
 	uint64_t corrupt_blocks;	/* content does not match its hash */
 	uint64_t space_leaks;		/* free blocks still occupying disk */
+	uint64_t unreclaimed;		/* read-only open: free blocks left by a crash, returned
+					 * at the next open for writing (not a problem) */
+	uint64_t damaged_meta;		/* metadata copies that do not verify */
+	uint64_t journal_damage;	/* 1: damaged journal records with intact commits after them */
+	uint64_t lost_commits;		/* those intact commits, not applied */
 	uint64_t repaired;
 };
-/* Verifies maps, reference counts and every block's hash. Returns the
- * number of problems left unrepaired. */
+/* Verifies the metadata copies, the journal, maps, reference counts and
+ * every block's hash. Returns the number of problems left unrepaired
+ * (repairs need a store opened with BLK_OPEN_REPAIR or BLK_OPEN_WRITE). */
 int64_t blk_fsck(struct blk_store *s, bool repair, struct blk_fsck *r);
 
 #endif

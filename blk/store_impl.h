@@ -48,14 +48,17 @@
  *      to SPARE_MAX (the next writes will likely need them, and writing
  *      over allocated blocks is cheaper); the rest are hole-punched, and a
  *      checkpoint punches them all, so none is recorded in meta.
- *  I10 A checkpoint of generation g+1 replaces meta only after a commit
- *      made the journal of g durable, and the journal restarts empty with
- *      seed g+1 only after that rename is durable.
+ *  I10 A checkpoint of generation g+1 replaces meta<(g+1) mod 2> only
+ *      after a commit made the journal of g durable, and journal<(g+1) mod
+ *      2> restarts empty with seed g+1 only after that rename is durable.
+ *      journal<g mod 2> stays until checkpoint g+2: meta<g mod 2> and both
+ *      journals recover everything if meta<(g+1) mod 2> is damaged.
  *  L   s->lock is the store's only lock and is never taken recursively:
  *      blk_read(), blk_list() and blk_stat() share it, every other call
  *      holds it exclusively (blk_write() per batch of blocks); the
  *      functions below expect it held.
- *      The file "lock" (flock) keeps other processes out of an open store.
+ *      An OFD lock on the data file (which is never replaced or removed)
+ *      keeps other opens out: exclusive for writers, shared for readers.
  */
 #ifndef BEYOND_BLK_STORE_IMPL_H
 #define BEYOND_BLK_STORE_IMPL_H
@@ -68,7 +71,8 @@
 
 struct blk_store {
 	pthread_rwlock_t lock;		/* L */
-	int dirfd, datafd, lockfd;
+	int dirfd, datafd;
+	enum blk_open_mode mode;
 	enum blk_dedup dedup;
 	struct blk_meta m;
 
@@ -79,6 +83,12 @@ struct blk_store {
 	uint64_t ckpt_bytes;		/* journal size that triggers a checkpoint */
 	bool data_dirty;		/* data written since the last fdatasync */
 	bool failed;			/* I6 */
+	struct store_damage {		/* what opening found, for fsck */
+		bool meta;		/* a metadata copy did not verify */
+		bool journal;		/* damaged journal records, intact commits after them */
+		bool dropped;		/* ... which BLK_OPEN_REPAIR dropped */
+		uint64_t lost;		/* those intact commits */
+	} damage;
 };
 
 static inline struct blk_store *vol_store(const struct blk_vol *v)
@@ -86,10 +96,10 @@ static inline struct blk_store *vol_store(const struct blk_vol *v)
 	return (struct blk_store *)((char *)v->m - offsetof(struct blk_store, m));
 }
 
-/* -EROFS once the store has failed (I6), else 0. */
+/* -EROFS once the store has failed (I6) or if it was opened read-only, else 0. */
 static inline int store_writable(const struct blk_store *s)
 {
-	return s->failed ? -EROFS : 0;
+	return s->failed || s->mode == BLK_OPEN_READ ? -EROFS : 0;
 }
 
 /* store.c */

@@ -25,6 +25,10 @@ static int check_new_name(struct blk_store *s, const char *name)
 		blk_err("'%s' already exists", name);
 		return -EEXIST;
 	}
+	if (s->m.nvols >= VOL_IDS_MAX) {
+		blk_err("this store has made %u volumes, its limit", VOL_IDS_MAX);
+		return -ENOSPC;
+	}
 	return 0;
 }
 
@@ -69,7 +73,9 @@ int blk_vol_copy(struct blk_store *s, const char *srcname, const char *name, boo
 	if (!err) {
 		struct j_vol r = { .id = s->m.nvols, .src = src->id, .flags = writable ? 0 : VOL_RO };
 		strcpy(r.name, name);
-		err = vol_change(s, J_VOL_COPY, &r);
+		if ((err = vol_change(s, J_VOL_COPY, &r)) == -EOVERFLOW)
+			blk_err("cannot copy '%s': one of its blocks has %u references, the most a block can have",
+				srcname, REF_COUNT);
 	}
 	pthread_rwlock_unlock(&s->lock);
 	return err;
@@ -221,6 +227,8 @@ static uint32_t find_equal(struct blk_store *s, const struct wblk *b, size_t n, 
 	uint32_t c;
 
 	while ((c = blk_index_next(&s->m.ix, &w->h, &pos))) {
+		if (!slot_has_room(&s->m, c, WBATCH))
+			continue;	/* nearly full count: a new copy takes the next references */
 		if (s->m.refs[c] & REF_COUNT) {
 			if (same_bytes(s, c, w->src))
 				return c;

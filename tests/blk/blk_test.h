@@ -2,9 +2,13 @@
 #ifndef BEYOND_TESTS_BLK_TEST_H
 #define BEYOND_TESTS_BLK_TEST_H
 
+#include <criterion/criterion.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include "blk/store.h"
 
 #define BS 4096u
 
@@ -27,6 +31,53 @@ static inline bool has_pattern(const uint8_t *b, uint64_t seed, uint64_t lba)
 
 	pattern(want, seed, lba);
 	return !memcmp(b, want, BS);
+}
+
+/* Creates and opens a store in a new directory: dir (64 bytes) gets
+ * "/tmp/blk-TAG.XXXXXX/s". */
+static inline struct blk_store *test_store_make(char *dir, const char *tag)
+{
+	struct blk_store *s;
+
+	snprintf(dir, 64, "/tmp/blk-%s.XXXXXX", tag);
+	cr_assert(mkdtemp(dir));
+	strcat(dir, "/s");
+	cr_assert_eq(blk_store_create(dir, BS, BLK_DEDUP_INLINE), 0);
+	cr_assert_eq(blk_store_open(dir, &s), 0);
+	return s;
+}
+
+/* Closes s, if any, and removes what test_store_make() made. */
+static inline void test_store_remove(const char *dir, struct blk_store *s)
+{
+	char cmd[96];
+
+	if (s)
+		blk_store_close(s);
+	snprintf(cmd, sizeof(cmd), "rm -rf %.*s", (int)(strlen(dir) - 2), dir);
+	system(cmd);
+}
+
+/* The store's files, each as "name:" and its bytes, to compare before and after. */
+static inline char *test_store_files(const char *dir, size_t *len)
+{
+	static const char *files[] = { "data", "meta0", "meta1", "journal0", "journal1" };
+	char *all = NULL;
+	FILE *f = open_memstream(&all, len);
+
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		char p[128], buf[65536];
+		size_t k;
+		snprintf(p, sizeof(p), "%s/%s", dir, files[i]);
+		FILE *in = fopen(p, "r");
+		fprintf(f, "%s:", files[i]);
+		while (in && (k = fread(buf, 1, sizeof(buf), in)))
+			fwrite(buf, 1, k, f);
+		if (in)
+			fclose(in);
+	}
+	fclose(f);
+	return all;
 }
 
 #endif

@@ -66,16 +66,44 @@ C=$T_TMP/corrupt
 printf 'X' | dd of="$C/data" bs=1 seek=$((4096 * 5 + 17)) conv=notrunc status=none
 t_expect "export of corrupt data fails" 1 "$BEYOND" blk export "$C" v "$T_TMP/exp5"
 t_grep "corruption is named" "$T_TMP/err" "corrupt"
+# Data block 5 holds volume block 4 (slot 0 stands for zeros): only it is lost.
+t_grep "the unreadable block is named" "$T_TMP/err" "bytes 16384-20479 \(block 4\) are zeros"
+t_grep "the export says what it left out" "$T_TMP/err" "except 1 unreadable block"
+{ head -c 16384 "$T_TMP/r8"; head -c 4096 /dev/zero; tail -c +20481 "$T_TMP/r8"; } >"$T_TMP/r8-salvaged"
+t_expect "every other block is salvaged" 0 cmp "$T_TMP/r8-salvaged" "$T_TMP/exp5"
 t_expect "fsck finds the corrupt block" 1 "$BEYOND" blk fsck "$C"
 t_grep "fsck counts it" "$T_TMP/out" "1 corrupt"
 
-# Corrupt metadata: refuse to open, change nothing.
-"$BEYOND" blk create "$T_TMP/m" >/dev/null && "$BEYOND" blk import "$T_TMP/m" v "$T_TMP/r8" >/dev/null
-printf 'X' | dd of="$T_TMP/m/meta" bs=1 seek=50 conv=notrunc status=none
-sum=$(cat "$T_TMP/m/meta" "$T_TMP/m/data" | md5sum)
-t_expect "corrupt metadata refused" 1 "$BEYOND" blk list "$T_TMP/m"
+# A flipped bit in one metadata copy: the other one serves, nothing is lost.
+M=$T_TMP/m
+"$BEYOND" blk create "$M" >/dev/null && "$BEYOND" blk import "$M" v "$T_TMP/r8" >/dev/null
+newest=$(ls -t "$M"/meta0 "$M"/meta1 | head -1)
+printf 'X' | dd of="$newest" bs=1 seek=50 conv=notrunc status=none
+t_expect "one damaged metadata copy: export works" 0 "$BEYOND" blk export "$M" v "$T_TMP/exp7"
+t_grep "the damaged copy is named" "$T_TMP/err" "metadata copy meta[01] does not verify"
+t_expect "one damaged metadata copy: data equal" 0 cmp "$T_TMP/r8" "$T_TMP/exp7"
+t_expect "fsck reports the damaged copy" 1 "$BEYOND" blk fsck "$M"
+t_grep "fsck counts it" "$T_TMP/out" "1 damaged metadata copies"
+t_expect "fsck --repair rewrites it" 0 "$BEYOND" blk fsck "$M" --repair
+t_expect "fsck clean after the repair" 0 "$BEYOND" blk fsck "$M"
+# Both copies damaged: refuse to open, change nothing.
+printf 'X' | dd of="$M/meta0" bs=1 seek=50 conv=notrunc status=none
+printf 'X' | dd of="$M/meta1" bs=1 seek=50 conv=notrunc status=none
+sum=$(cat "$M"/* | md5sum)
+t_expect "corrupt metadata refused" 1 "$BEYOND" blk list "$M"
 t_grep "corrupt metadata named" "$T_TMP/err" "metadata is corrupt"
-if [ "$sum" = "$(cat "$T_TMP/m/meta" "$T_TMP/m/data" | md5sum)" ]; then t_pass "corrupt store left unchanged"; else t_fail "corrupt store left unchanged" "files changed"; fi
+t_expect "corrupt metadata refused for writing" 1 "$BEYOND" blk create-volume "$M" w 1M
+if [ "$sum" = "$(cat "$M"/* | md5sum)" ]; then t_pass "corrupt store left unchanged"; else t_fail "corrupt store left unchanged" "files changed"; fi
+
+# JSON: a store path with a quote, a backslash and a control character.
+W=$T_TMP/$'we"ird\\dir\x01'
+t_expect "create at an odd path" 0 "$BEYOND" blk create "$W"
+t_expect "stat --json at an odd path" 0 "$BEYOND" blk stat "$W" --json
+cp "$T_TMP/out" "$T_TMP/stat.json"
+t_expect "stat --json is valid JSON naming the store" 0 python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+sys.exit(0 if d["store"] == sys.argv[2] and d["volumes"] == [] else 1)' "$T_TMP/stat.json" "$W"
 
 # Full disk: a store on a small tmpfs; the failed import loses nothing else.
 F=$T_TMP/full

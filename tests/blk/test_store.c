@@ -353,29 +353,40 @@ Test(store, corrupt_block_gives_io_error_and_fsck_finds_it)
 	cr_expect_eq(r.corrupt_blocks, 1);
 }
 
+/* Contents of a store file; *n gets its length. */
+static char *slurp(const char *file, size_t *n)
+{
+	char p[96], *b = malloc(1 << 16);
+
+	snprintf(p, sizeof(p), "%s/%s", dir, file);
+	FILE *f = fopen(p, "r");
+	cr_assert(b && f);
+	*n = fread(b, 1, 1 << 16, f);
+	fclose(f);
+	return b;
+}
+
 Test(store, corrupt_metadata_refuses_to_open_and_changes_nothing)
 {
 	struct blk_vol *v = mkvol("v", 16 * BS);
 	blk_vol_close(v);
 	cr_assert_eq(blk_store_close(st), 0);
 	st = NULL;
-	char p[96], *before, *after;
-	size_t n1, n2;
-	flip_byte("meta", 40);
-	snprintf(p, sizeof(p), "%s/meta", dir);
-	FILE *f = fopen(p, "r");
-	before = malloc(1 << 16);
-	n1 = fread(before, 1, 1 << 16, f);
-	fclose(f);
+	const char *files[] = { "meta0", "meta1" };
+	char *before[2];
+	size_t n1[2], n2;
+	for (int i = 0; i < 2; i++) {
+		flip_byte(files[i], 40);	/* both copies */
+		before[i] = slurp(files[i], &n1[i]);
+	}
 	cr_expect_eq(blk_store_open(dir, &st), -EUCLEAN);
 	st = NULL;
-	f = fopen(p, "r");
-	after = malloc(1 << 16);
-	n2 = fread(after, 1, 1 << 16, f);
-	fclose(f);
-	cr_expect(n1 == n2 && !memcmp(before, after, n1));
-	free(before);
-	free(after);
+	for (int i = 0; i < 2; i++) {
+		char *after = slurp(files[i], &n2);
+		cr_expect(n1[i] == n2 && !memcmp(before[i], after, n2), "%s unchanged", files[i]);
+		free(before[i]);
+		free(after);
+	}
 }
 
 Test(store, fsck_repairs_reference_leaks)
