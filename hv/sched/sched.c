@@ -482,18 +482,16 @@ static int wait_fd(int fd, uint64_t until)
 	return 0;
 }
 
-/* The longest a gang waits for the vCPUs it replaces to leave KVM_RUN (see the README for why). */
-#define HANDOFF_MAX_NS 2000000ull
-
 /*
  * Gang: waits until every stopped vCPU has left KVM_RUN, so that the next
- * gang never shares a CPU with the last. A stopped vCPU that Linux keeps
- * off its CPU (other load) may take longer than a kick's ~25 us: after
- * HANDOFF_MAX_NS the next gang starts anyway and the slice counts as late.
+ * gang never shares a CPU with the last. A kick takes ~25 us; a stopped
+ * vCPU that Linux keeps off its CPU (other load) may take many ms, and it
+ * runs no guest code meanwhile: after a quarter of a slice the next gang
+ * starts anyway and the slice counts as late (at most that much is lost).
  */
 static void handoff(struct sched *s)
 {
-	uint64_t deadline = sched_now() + HANDOFF_MAX_NS;
+	uint64_t deadline = sched_now() + s->o.slice_ns / 4;
 	for (;;) {
 		unsigned inside = 0;
 		for (unsigned i = 0; i < s->state.n_vms; i++) {

@@ -243,15 +243,22 @@ Test(sched_policy, relaxed_co_stops_the_vcpu_ahead)
 	cr_assert_eq(p.vm[v].stop, 0);
 }
 
+/* Relaxed, one 3-vCPU VM on 3 CPUs whose vCPUs ran for the given ms; its index. */
+static int skewed(struct sim *m, uint64_t ms0, uint64_t ms1, uint64_t ms2)
+{
+	sim_init(m, SCHED_RELAXED, 3);
+	int v = add(m, 3, -1, 1, 0, 0);
+	m->s.vm[v].progress[0] = ms0 * MS;
+	m->s.vm[v].progress[1] = ms1 * MS;
+	m->s.vm[v].progress[2] = ms2 * MS;
+	return v;
+}
+
 Test(sched_policy, relaxed_co_starts_the_co_stopped_together)
 {
 	struct sim m;
-	sim_init(&m, SCHED_RELAXED, 3);
-	int v = add(&m, 3, -1, 1, 0, 0);
 	/* vCPU 2 runs alone and gains a slice (5 ms) each time: it passes 1's lead before 0's. */
-	m.s.vm[v].progress[0] = 30 * MS;
-	m.s.vm[v].progress[1] = 27 * MS;
-	m.s.vm[v].progress[2] = 12 * MS;
+	int v = skewed(&m, 30, 27, 12);
 	uint64_t first = 0, restarted = 0;
 	for (int k = 0; k < 40; k++) {
 		struct sched_plan p;
@@ -275,11 +282,7 @@ Test(sched_policy, relaxed_co_starts_the_co_stopped_together)
 Test(sched_policy, relaxed_never_stops_the_slowest)
 {
 	struct sim m;
-	sim_init(&m, SCHED_RELAXED, 3);
-	int v = add(&m, 3, -1, 1, 0, 0);
-	m.s.vm[v].progress[0] = 30 * MS;
-	m.s.vm[v].progress[1] = 24 * MS;
-	m.s.vm[v].progress[2] = 10 * MS;
+	int v = skewed(&m, 30, 24, 10);
 	run(&m, m.s.slice_ns); /* 0 and 1 co-stopped */
 	m.s.vm[v].demand = 3; /* the laggard waits: of the co-stopped, the slower must run on */
 	struct sched_plan p;
