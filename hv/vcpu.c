@@ -56,9 +56,12 @@ static int run_once(struct vcpu *v)
 		return -1;
 	if (vm_ended(v->vm))
 		return -1;
-	if (ioctl(v->fd, KVM_RUN, 0) < 0) {
-		if (errno != EINTR && errno != EAGAIN)
-			vm_crash(v, "vCPU %u: KVM_RUN: %s", v->id, strerror(errno));
+	int e = ioctl(v->fd, KVM_RUN, 0) < 0 ? errno : 0;
+	if (v->sched)
+		sched_left(v);
+	if (e) {
+		if (e != EINTR && e != EAGAIN)
+			vm_crash(v, "vCPU %u: KVM_RUN: %s", v->id, strerror(e));
 		return 0;
 	}
 	exit_handle(v);
@@ -105,6 +108,8 @@ int vcpu_run_until_sync(struct vcpu *v, struct beyond_hc_sync *out)
 void vcpu_park(struct vcpu *v)
 {
 	struct vm *vm = v->vm;
+	if (v->sched)
+		sched_park(v);
 	pthread_mutex_lock(&vm->lock);
 	vm->parked++;
 	int all = vm->parked == vm->cfg.vcpus;

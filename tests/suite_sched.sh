@@ -24,6 +24,14 @@ conf '[vm a]\nguest = hello\ncap = 150%%\n'; bad_conf "bad cap" 'c.conf:3: bad -
 conf '# nothing\n'; bad_conf "no VM" 'no \[vm NAME\] section'
 conf 'guest = hello\n'; bad_conf "key before a section" 'c.conf:1:'
 printf '[vm a]\nguest = hello\x00\n' >"$T_TMP/c.conf"; bad_conf "NUL byte" 'c.conf:2: a NUL byte'
+conf '[run]\nsched = fifo\n[vm a]\nguest = hello\n'; bad_conf "bad [run] value" "c.conf:2: bad --sched 'fifo'"
+conf '[run]\nmem = 1G\n[vm a]\nguest = hello\n'; bad_conf "per-VM key in [run]" "c.conf:2: 'mem' is not a run-wide option"
+conf '[run]\nconfig = x.conf\n[vm a]\nguest = hello\n'; bad_conf "config in [run]" "c.conf:2: 'config' is not a run-wide option"
+conf '[run]\nslice\n[vm a]\nguest = hello\n'; bad_conf "[run] option without value" 'c.conf:2: slice needs a value'
+conf '[run]\ncpus = 1-0\n[vm a]\nguest = hello\n'; bad_conf "bad [run] cpus" 'c.conf:2: bad CPU range'
+conf '[run]\nrt\n[vm a]\nguest = hello\n'
+t_expect "config: rt without gang refused" 2 "$BEYOND" run --config "$T_TMP/c.conf" && t_grep "rt without gang says why" "$T_TMP/err" 'rt needs --sched gang'
+t_expect "usage error: run --rt without gang" 2 "$BEYOND" run --rt hello
 t_expect "config: missing file" 2 "$BEYOND" run --config "$T_TMP/none.conf"
 t_expect "config and GUEST together" 2 "$BEYOND" run --config "$CONF" hello
 for bad in "--sched fifo" "--slice 0" "--slice 5parsecs" "--cpus 99999" "--cpus 1-0" "--cpus ''" "--shares 0" "--cap 2" "--reserve -1"; do
@@ -41,6 +49,16 @@ for p in os gang relaxed; do
 	t_expect "example config under $p" 0 "$BEYOND" run --sched $p --slice 2ms --config "$CONF" &&
 		t_grep "example under $p: console lines carry the VM's name" "$T_TMP/out" '^gamma: Hello from beyond.*args: from the config file'
 done
+# [run] sets the scheduler; the command line wins over it.
+conf "[run]\nsched = gang\nslice = 3ms\n[vm a]\nguest = hello\nvcpus = $((ncpus + 1))\n"
+t_expect "config [run] sets the policy" 1 "$BEYOND" run --config "$T_TMP/c.conf" && t_grep "[run]: gang refused the wide VM" "$T_TMP/err" 'cannot be gang-scheduled'
+t_expect "command line wins over [run]" 0 "$BEYOND" run --sched os --config "$T_TMP/c.conf"
+if [ "$(id -u)" = 0 ]; then
+	conf "[run]\nsched = gang\nrt\n[vm a]\nguest = sched\nargs = lock pv 200\nvcpus = 2\nmem = 64M\n"
+	t_expect "gang with real-time vCPU threads" 0 "$BEYOND" run --config "$T_TMP/c.conf"
+else
+	t_skip "gang with real-time vCPU threads" "--rt needs root (SCHED_FIFO)"
+fi
 t_expect "gang refuses a VM wider than its CPUs" 1 "$BEYOND" run --sched gang --vcpus $((ncpus + 1)) hello &&
 	t_grep "gang says why" "$T_TMP/err" 'cannot be gang-scheduled'
 conf '[vm a]\nguest = hello\ngroup = nosuch\n'
@@ -83,6 +101,20 @@ assert a["cpu_ns"] <= 0.25 * n * (wall + 0.1e9), ("over the cap", a["cpu_ns"], w
 assert a["slices"] > 0 and b["cpu_ns"] > 0 and all(k in a["vcpu0"] for k in ("steal_ns", "wait_ns", "kicks", "waits", "yields"))
 PY
 	then t_pass "$p: cap holds in the accounting"; else t_fail "$p: cap holds in the accounting" "$(head -c 600 "$T_TMP/s.json")"; fi
+done
+
+# Steal is time runnable but not running: a vCPU blocked in a WAIT that has not ended yet
+# and a parked vCPU (pvhostile's vCPU 1) are not runnable.
+for p in os gang; do
+	t_expect "waiting and parked vCPUs under $p" 125 "$BEYOND" run --sched $p --vcpus 2 --timeout 0.5 --stats-json "$T_TMP/s.json" "$TG/pvhostile.elf" wait-forever
+	if python3 - "$T_TMP/s.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))["modules"]["sched"]
+w, p = s["vcpu0"], s["vcpu1"]
+assert w["wait_ns"] > 0.3e9, ("the endless wait is counted as waiting", w)
+assert w["steal_ns"] < 0.1e9 and p["steal_ns"] < 0.1e9, ("no steal while waiting or parked", w, p)
+PY
+	then t_pass "$p: no steal while waiting or parked"; else t_fail "$p: no steal while waiting or parked" "$(head -c 600 "$T_TMP/s.json")"; fi
 done
 
 # --- a running monitor answers beyond stat on its control socket ----------------------

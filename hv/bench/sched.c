@@ -5,6 +5,8 @@
  * policy; then a caps run: three VMs with a cap, a reserve and shares only.
  * Throughput is each VM's operations against one VM alone under os (the
  * dedicated run), divided by its fair share 1/overcommit: 1.0 is ideal.
+ * `--slice sweep` instead runs the lock and independent workloads at 2x
+ * under os and gang for each slice of a list: how the default was chosen.
  */
 #include <math.h>
 #include <stdio.h>
@@ -25,12 +27,18 @@
 static const unsigned overcommits[N_OVER] = { 1, 2, 4 };
 
 static const char sched_usage[] =
-	"usage: beyond bench sched [--quick] [--ms N] [--reps N] [--slice TIME] [--caps-seconds N] [--json FILE]\n"
+	"usage: beyond bench sched [--quick] [--ms N] [--reps N] [--slice TIME|sweep] [--caps-seconds N] [--json FILE]\n"
 	"--ms N: how long each run's VMs work (default 1000, quick 300); --reps N: runs per cell (default 3, quick 1)\n"
-	"--caps-seconds N: the caps run (default 10, quick 2)\n";
+	"--caps-seconds N: the caps run (default 10, quick 2)\n"
+	"--slice sweep: lock and independent workloads at 2x under os and gang, per slice from 0.5 to 20 ms\n";
+
+/* The slices of --slice sweep. */
+static const uint64_t sweep_slices[] = { 500000, 1000000, 2000000, 5000000, 10000000, 20000000 };
+#define N_SWEEP (sizeof(sweep_slices) / sizeof(sweep_slices[0]))
 
 struct cell {
 	unsigned over, policy, lock, workload;
+	uint64_t slice_ns;
 	struct bench_check check;
 	unsigned n;
 	double ops[MAX_REPS * MAX_VMS];      /* per VM per run: operations per second */
@@ -42,6 +50,7 @@ struct cell {
 struct sched_bench {
 	unsigned ms, reps, ncpus;
 	uint64_t slice_ns;
+	int sweep;                           /* --slice sweep */
 	double tsc_hz, caps_seconds;
 	struct cell *cells;
 	unsigned n_cells;
@@ -89,8 +98,8 @@ struct vm_opts {
 	unsigned n;
 };
 
-static int run_vms(struct sched_bench *b, struct kvm_host *kvm, unsigned policy, unsigned n, char **args,
-		   const struct vm_opts *opts, struct collect *x, struct bench_check *check, double *cpu)
+static int run_vms(struct sched_bench *b, struct kvm_host *kvm, unsigned policy, uint64_t slice_ns, unsigned n,
+		   char **args, const struct vm_opts *opts, struct collect *x, struct bench_check *check, double *cpu)
 {
 	const struct builtin_guest *g = builtin_guest_find("sched");
 	struct sched_options so;
@@ -100,7 +109,7 @@ static int run_vms(struct sched_bench *b, struct kvm_host *kvm, unsigned policy,
 	unsigned made = 0;
 	sched_options_default(&so);
 	so.policy = policy;
-	so.slice_ns = b->slice_ns;
+	so.slice_ns = slice_ns;
 	struct sched *s = sched_create(&so, err, sizeof(err));
 	if (!s) {
 		bench_fail(check, "%s", err);
@@ -146,11 +155,12 @@ static int run_vms(struct sched_bench *b, struct kvm_host *kvm, unsigned policy,
 	return check->achieved ? 0 : -1;
 }
 
-static struct cell *find(struct sched_bench *b, unsigned over, unsigned policy, unsigned lock, unsigned w)
+static struct cell *find(struct sched_bench *b, unsigned over, unsigned policy, unsigned lock, unsigned w,
+			 uint64_t slice_ns)
 {
 	for (unsigned i = 0; i < b->n_cells; i++) {
 		struct cell *c = &b->cells[i];
-		if (c->over == over && c->policy == policy && c->lock == lock && c->workload == w)
+		if (c->over == over && c->policy == policy && c->lock == lock && c->workload == w && c->slice_ns == slice_ns)
 			return c;
 	}
 	return NULL;
@@ -164,7 +174,7 @@ static void run_cell(struct sched_bench *b, struct kvm_host *kvm, struct cell *c
 	snprintf(lk, sizeof(lk), "%s", sched_lock_name(c->lock));
 	snprintf(ms, sizeof(ms), "%u", b->ms);
 	struct collect x = { .c = c };
-	if (run_vms(b, kvm, c->policy, c->over, args, NULL, &x, &c->check, NULL) != 0)
+	if (run_vms(b, kvm, c->policy, c->slice_ns, c->over, args, NULL, &x, &c->check, NULL) != 0)
 		return;
 	for (unsigned i = 0; i < c->over && c->n < MAX_REPS * MAX_VMS && b->tsc_hz > 0; i++) {
 		double sec = x.cycles[i] / b->tsc_hz;
@@ -178,7 +188,7 @@ static void normalise(struct sched_bench *b)
 {
 	for (unsigned i = 0; i < b->n_cells; i++) {
 		struct cell *c = &b->cells[i];
-		struct cell *d = find(b, 1, SCHED_OS, c->lock, c->workload);
+		struct cell *d = find(b, 1, SCHED_OS, c->lock, c->workload, b->slice_ns);
 		struct bench_stats st;
 		if (!d || !bench_stats(d->ops, d->check.achieved ? d->n : 0, &st) || st.median <= 0) {
 			bench_fail(&c->check, "no dedicated (1x, os) run to compare with");
@@ -220,7 +230,7 @@ static void caps_run(struct sched_bench *b, struct kvm_host *kvm, unsigned polic
 	struct bench_check check;
 	snprintf(ms, sizeof(ms), "%.0f", b->caps_seconds * 1000);
 	bench_check_init(&check);
-	run_vms(b, kvm, policy, 3, args, opts, &x, &check, cpu);
+	run_vms(b, kvm, policy, b->slice_ns, 3, args, opts, &x, &check, cpu);
 	for (unsigned i = 0; i < 3; i++) {
 		b->caps[policy][i].what = what[i];
 		b->caps[policy][i].setting = expect[i];
@@ -235,8 +245,8 @@ static void caps_run(struct sched_bench *b, struct kvm_host *kvm, unsigned polic
 
 static const char *cell_label(const struct cell *c, char *buf, size_t len)
 {
-	snprintf(buf, len, "%ux %-7s %-6s %s", c->over, sched_policy_name(c->policy), sched_lock_name(c->lock),
-		 sched_workload_name(c->workload));
+	snprintf(buf, len, "%ux %-7s %-6s %-11s %4.1fms", c->over, sched_policy_name(c->policy), sched_lock_name(c->lock),
+		 sched_workload_name(c->workload), c->slice_ns / 1e6);
 	return buf;
 }
 
@@ -247,9 +257,10 @@ static int cell_stats(const struct cell *c, struct bench_stats *norm, struct ben
 	       bench_stats(c->ops, c->check.achieved ? c->n : 0, ops);
 }
 
-static double median_norm(struct sched_bench *b, unsigned over, unsigned policy, unsigned lock, unsigned w)
+static double median_norm(struct sched_bench *b, unsigned over, unsigned policy, unsigned lock, unsigned w,
+			  uint64_t slice_ns)
 {
-	struct cell *c = find(b, over, policy, lock, w);
+	struct cell *c = find(b, over, policy, lock, w, slice_ns);
 	struct bench_stats n, o;
 	return c && cell_stats(c, &n, &o) ? n.median : NAN;
 }
@@ -263,35 +274,57 @@ static void target(const char *what, double got, double want)
 		       (want < 0 ? got <= -want : got >= want) ? "" : "  not achieved");
 }
 
+/* Per slice at 2x: what gang and PV locks gain on the lock workload, and what gang costs independent work. */
+static void report_sweep(struct sched_bench *b)
+{
+	printf("\nslice sweep at 2x (medians over the fair share; ratios against os + ticket at the same slice)\n"
+	       "%8s %12s %12s %12s %12s %14s\n", "slice", "os+ticket", "gang+ticket", "gang+pv", "os+pv",
+	       "indep gang/os");
+	for (unsigned k = 0; k < N_SWEEP; k++) {
+		uint64_t sl = sweep_slices[k];
+		double os_t = median_norm(b, 2, SCHED_OS, SCHED_LOCK_TICKET, SCHED_WL_LOCK, sl);
+		printf("%6.1fms %12.3f %12.2f %12.2f %12.2f %14.3f\n", sl / 1e6, os_t,
+		       median_norm(b, 2, SCHED_GANG, SCHED_LOCK_TICKET, SCHED_WL_LOCK, sl) / os_t,
+		       median_norm(b, 2, SCHED_GANG, SCHED_LOCK_PV, SCHED_WL_LOCK, sl) / os_t,
+		       median_norm(b, 2, SCHED_OS, SCHED_LOCK_PV, SCHED_WL_LOCK, sl) / os_t,
+		       median_norm(b, 2, SCHED_GANG, SCHED_LOCK_TICKET, SCHED_WL_INDEPENDENT, sl) /
+			       median_norm(b, 2, SCHED_OS, SCHED_LOCK_TICKET, SCHED_WL_INDEPENDENT, sl));
+	}
+}
+
 static void report_table(struct sched_bench *b)
 {
 	char label[64];
 	printf("\nthroughput per VM against one VM alone under os, over the fair share (1.0 ideal): median [min, max]\n"
 	       "spread = (max - min) / median across VMs and runs; lock/barrier wait in us (log2 buckets)\n\n");
-	printf("%-34s %7s %7s %7s %7s %9s %9s %9s %9s\n", "configuration", "median", "min", "max", "spread",
+	printf("%-41s %7s %7s %7s %7s %9s %9s %9s %9s\n", "configuration", "median", "min", "max", "spread",
 	       "wait p50", "wait p99", "waits/s", "kicks/s");
 	for (unsigned i = 0; i < b->n_cells; i++) {
 		struct cell *c = &b->cells[i];
 		struct bench_stats n, o;
 		cell_label(c, label, sizeof(label));
 		if (!cell_stats(c, &n, &o)) {
-			printf("%-34s not achieved: %s\n", label, c->check.reason);
+			printf("%-41s not achieved: %s\n", label, c->check.reason);
 			continue;
 		}
-		printf("%-34s %7.3f %7.3f %7.3f %7.3f %9.1f %9.1f %9.0f %9.0f\n", label, n.median, n.min, n.max, n.spread,
+		printf("%-41s %7.3f %7.3f %7.3f %7.3f %9.1f %9.1f %9.0f %9.0f\n", label, n.median, n.min, n.max, n.spread,
 		       wait_quantile(b, c, 0.5), wait_quantile(b, c, 0.99), c->seconds ? c->waits / c->seconds : 0,
 		       c->seconds ? c->kicks / c->seconds : 0);
 	}
-	double os_t = median_norm(b, 2, SCHED_OS, SCHED_LOCK_TICKET, SCHED_WL_LOCK);
+	if (b->sweep) {
+		report_sweep(b);
+		return;
+	}
+	double os_t = median_norm(b, 2, SCHED_OS, SCHED_LOCK_TICKET, SCHED_WL_LOCK, b->slice_ns);
 	printf("\ntargets (lock workload at 2x, against os + ticket; independent: gang against os)\n");
-	target("gang + ticket / os + ticket", median_norm(b, 2, SCHED_GANG, SCHED_LOCK_TICKET, SCHED_WL_LOCK) / os_t, 5);
-	target("os + pv / os + ticket", median_norm(b, 2, SCHED_OS, SCHED_LOCK_PV, SCHED_WL_LOCK) / os_t, 8);
-	target("gang + pv / os + ticket", median_norm(b, 2, SCHED_GANG, SCHED_LOCK_PV, SCHED_WL_LOCK) / os_t, 8);
+	target("gang + ticket / os + ticket", median_norm(b, 2, SCHED_GANG, SCHED_LOCK_TICKET, SCHED_WL_LOCK, b->slice_ns) / os_t, 5);
+	target("os + pv / os + ticket", median_norm(b, 2, SCHED_OS, SCHED_LOCK_PV, SCHED_WL_LOCK, b->slice_ns) / os_t, 8);
+	target("gang + pv / os + ticket", median_norm(b, 2, SCHED_GANG, SCHED_LOCK_PV, SCHED_WL_LOCK, b->slice_ns) / os_t, 8);
 	for (unsigned k = 0; k < N_OVER; k++) {
 		char what[64];
 		snprintf(what, sizeof(what), "independent %ux: |gang / os - 1|", overcommits[k]);
-		double r = median_norm(b, overcommits[k], SCHED_GANG, SCHED_LOCK_TICKET, SCHED_WL_INDEPENDENT) /
-			   median_norm(b, overcommits[k], SCHED_OS, SCHED_LOCK_TICKET, SCHED_WL_INDEPENDENT) - 1;
+		double r = median_norm(b, overcommits[k], SCHED_GANG, SCHED_LOCK_TICKET, SCHED_WL_INDEPENDENT, b->slice_ns) /
+			   median_norm(b, overcommits[k], SCHED_OS, SCHED_LOCK_TICKET, SCHED_WL_INDEPENDENT, b->slice_ns) - 1;
 		target(what, r < 0 ? -r : r, -0.05);
 	}
 	printf("\ncaps run (%.0f s, three VMs of %u vCPUs): CPU fraction of the scheduler's %u CPUs\n", b->caps_seconds,
@@ -329,6 +362,7 @@ static int report_json(struct sched_bench *b, const struct bench_out *o)
 		json_str(&j, "policy", sched_policy_name(c->policy));
 		json_str(&j, "lock", sched_lock_name(c->lock));
 		json_str(&j, "workload", sched_workload_name(c->workload));
+		json_uint(&j, "slice_ns", c->slice_ns);
 		json_num(&j, "normalized_median", ok ? n.median : NAN, 4);
 		json_num(&j, "normalized_min", ok ? n.min : NAN, 4);
 		json_num(&j, "normalized_max", ok ? n.max : NAN, 4);
@@ -377,7 +411,7 @@ static int write_dat(struct sched_bench *b, const struct bench_out *o)
 			for (unsigned k = 0; k < N_OVER; k++) {
 				fprintf(dat, "%u", overcommits[k]);
 				for (unsigned p = 0; p < SCHED_POLICIES; p++) {
-					double v = median_norm(b, overcommits[k], p, l, w);
+					double v = median_norm(b, overcommits[k], p, l, w, b->slice_ns);
 					fprintf(dat, isnan(v) ? " NaN" : " %g", v);
 				}
 				fprintf(dat, "\n");
@@ -404,6 +438,32 @@ static void plot_body(FILE *gp, const char *dat, void *ctx)
 	fprintf(gp, "unset multiplot\n");
 }
 
+#define MAX_CELLS (N_OVER * SCHED_POLICIES * SCHED_LOCKS * SCHED_WORKLOADS + N_SWEEP * 2 * SCHED_LOCKS * SCHED_WORKLOADS)
+
+static void add_cell(struct sched_bench *b, unsigned over, unsigned p, unsigned l, unsigned w, uint64_t slice_ns)
+{
+	struct cell *cl = &b->cells[b->n_cells++];
+	*cl = (struct cell){ .over = over, .policy = p, .lock = l, .workload = w, .slice_ns = slice_ns };
+	bench_check_init(&cl->check);
+}
+
+/* The matrix; or for a sweep the dedicated runs, then os and gang at 2x per slice. */
+static void add_cells(struct sched_bench *b)
+{
+	for (unsigned k = 0; k < (b->sweep ? 1 : N_OVER); k++)
+		for (unsigned p = 0; p < (b->sweep ? 1 : SCHED_POLICIES); p++)
+			for (unsigned w = 0; w < SCHED_WORKLOADS; w++)
+				for (unsigned l = 0; l < (w == SCHED_WL_INDEPENDENT ? 1u : SCHED_LOCKS); l++)
+					if (!b->sweep || w != SCHED_WL_BARRIER)
+						add_cell(b, overcommits[k], p, l, w, b->slice_ns);
+	for (unsigned k = 0; b->sweep && k < N_SWEEP; k++)
+		for (unsigned p = SCHED_OS; p <= SCHED_GANG; p++)
+			for (unsigned w = 0; w < SCHED_WORKLOADS; w++)
+				for (unsigned l = 0; l < (w == SCHED_WL_INDEPENDENT ? 1u : SCHED_LOCKS); l++)
+					if (w != SCHED_WL_BARRIER)
+						add_cell(b, 2, p, l, w, sweep_slices[k]);
+}
+
 int bench_sched_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -424,7 +484,11 @@ int bench_sched_main(int argc, char **argv)
 		case 'm': r = bench_parse_uint(&a, "--ms", optarg, 50, 600000, &ms); break;
 		case 'r': r = bench_parse_uint(&a, "--reps", optarg, 1, MAX_REPS, &reps); break;
 		case 'c': r = bench_parse_uint(&a, "--caps-seconds", optarg, 1, 3600, &caps); break;
-		case 's': r = sched_parse_slice(optarg, &b.slice_ns) ? usage_error(a.usage, "bad --slice '%s'", optarg) : 0; break;
+		case 's':
+			b.sweep = strcmp(optarg, "sweep") == 0;
+			if (!b.sweep && sched_parse_slice(optarg, &b.slice_ns))
+				r = usage_error(a.usage, "bad --slice '%s'", optarg);
+			break;
 		}
 		if (r)
 			return r;
@@ -444,26 +508,21 @@ int bench_sched_main(int argc, char **argv)
 	char err[256];
 	if (kvm_host_open(&kvm, err, sizeof(err)))
 		return setup_error("%s", err);
-	b.cells = calloc(N_OVER * SCHED_POLICIES * SCHED_LOCKS * SCHED_WORKLOADS, sizeof(*b.cells));
+	b.cells = calloc(MAX_CELLS, sizeof(*b.cells));
 	if (!b.cells) {
 		kvm_host_close(&kvm);
 		return setup_error("out of memory");
 	}
-	for (unsigned k = 0; k < N_OVER; k++)
-		for (unsigned p = 0; p < SCHED_POLICIES; p++)
-			for (unsigned w = 0; w < SCHED_WORKLOADS; w++)
-				for (unsigned l = 0; l < (w == SCHED_WL_INDEPENDENT ? 1u : SCHED_LOCKS); l++) {
-					struct cell *cl = &b.cells[b.n_cells++];
-					*cl = (struct cell){ .over = overcommits[k], .policy = p, .lock = l, .workload = w };
-					bench_check_init(&cl->check);
-				}
-	printf("beyond bench sched: %u CPUs, VMs of %u vCPUs, %u ms per run, %u runs per cell, slice %.1f ms\n",
-	       b.ncpus, b.ncpus, b.ms, b.reps, b.slice_ns / 1e6);
+	add_cells(&b);
+	char slice[32];
+	snprintf(slice, sizeof(slice), b.sweep ? "sweep" : "%.1f ms", b.slice_ns / 1e6);
+	printf("beyond bench sched: %u CPUs, VMs of %u vCPUs, %u ms per run, %u runs per cell, slice %s\n",
+	       b.ncpus, b.ncpus, b.ms, b.reps, slice);
 	fflush(stdout);
-	uint32_t order[N_OVER * SCHED_POLICIES * SCHED_LOCKS * SCHED_WORKLOADS];
+	uint32_t order[MAX_CELLS];
 	uint64_t rng = 0x9e3779b97f4a7c15ull;
 	struct bench_progress p;
-	bench_progress_start(&p, b.reps * b.n_cells + SCHED_POLICIES);
+	bench_progress_start(&p, b.reps * b.n_cells + (b.sweep ? 0 : SCHED_POLICIES));
 	for (unsigned rep = 0; rep < b.reps; rep++) {
 		for (unsigned i = 0; i < b.n_cells; i++)
 			order[i] = i;
@@ -475,7 +534,7 @@ int bench_sched_main(int argc, char **argv)
 			run_cell(&b, &kvm, cl);
 		}
 	}
-	for (unsigned pol = 0; pol < SCHED_POLICIES; pol++) {
+	for (unsigned pol = 0; pol < SCHED_POLICIES && !b.sweep; pol++) {
 		bench_progress(&p, "caps: %s, %.0f s", sched_policy_name(pol), b.caps_seconds);
 		caps_run(&b, &kvm, pol);
 	}
@@ -483,7 +542,7 @@ int bench_sched_main(int argc, char **argv)
 	normalise(&b);
 	report_table(&b);
 	int status = report_json(&b, &out);
-	if (status == 0 && write_dat(&b, &out) == 0)
+	if (status == 0 && !b.sweep && write_dat(&b, &out) == 0)
 		bench_plot(&out, 1500, 900, plot_body, NULL);
 	free(b.cells);
 	kvm_host_close(&kvm);

@@ -33,7 +33,7 @@ static int section(struct config *c, char *head, unsigned line, char *err, size_
 {
 	char *close = strchr(head, ']');
 	if (!close || *trim(close + 1))
-		return error_set(err, errlen, "line %u: a section header is [vm NAME] or [group NAME]", line);
+		return error_set(err, errlen, "line %u: a section header is [vm NAME], [group NAME] or [run]", line);
 	*close = 0;
 	char *kind = trim(head + 1), *name = kind;
 	while (*name && *name != ' ' && *name != '\t')
@@ -41,14 +41,17 @@ static int section(struct config *c, char *head, unsigned line, char *err, size_
 	if (*name)
 		*name++ = 0;
 	name = trim(name);
-	if (strcmp(kind, "vm") != 0 && strcmp(kind, "group") != 0)
-		return error_set(err, errlen, "line %u: unknown section kind '%s' (vm or group)", line, kind);
-	if (!is_name(name))
+	int run = strcmp(kind, "run") == 0; /* the run's own settings: no name */
+	if (strcmp(kind, "vm") != 0 && strcmp(kind, "group") != 0 && !run)
+		return error_set(err, errlen, "line %u: unknown section kind '%s' (vm, group or run)", line, kind);
+	if (run && *name)
+		return error_set(err, errlen, "line %u: [run] takes no name", line);
+	if (!run && !is_name(name))
 		return error_set(err, errlen, "line %u: bad %s name '%s' (1-63 letters, digits, -_.)", line, kind, name);
 	for (unsigned i = 0; i < c->n; i++)
 		if (strcmp(c->sections[i]->kind, kind) == 0 && strcmp(c->sections[i]->name, name) == 0)
-			return error_set(err, errlen, "line %u: %s %s is already defined on line %u", line, kind, name,
-					 c->sections[i]->line);
+			return error_set(err, errlen, run ? "line %u: [%s%s] is already defined on line %u"
+					 : "line %u: %s %s is already defined on line %u", line, kind, name, c->sections[i]->line);
 	if (c->n == CONFIG_MAX_SECTIONS)
 		return error_set(err, errlen, "line %u: more than %d sections", line, CONFIG_MAX_SECTIONS);
 	struct config_section *s = calloc(1, sizeof(*s));
@@ -66,7 +69,7 @@ static int section(struct config *c, char *head, unsigned line, char *err, size_
 static int entry(struct config *c, char *text, unsigned line, char *err, size_t errlen)
 {
 	if (c->n == 0)
-		return error_set(err, errlen, "line %u: '%s' before any [vm NAME] or [group NAME] section", line, text);
+		return error_set(err, errlen, "line %u: '%s' before any [vm NAME], [group NAME] or [run] section", line, text);
 	struct config_section *s = c->sections[c->n - 1];
 	char *eq = strchr(text, '='), *value = NULL;
 	if (eq) {

@@ -3,6 +3,9 @@
  * no parser library:
  *
  *   # a comment; blank lines are ignored
+ *   [run]                       the run's own options (sched, cpus, slice, rt, control, ...)
+ *   sched = gang
+ *
  *   [group tenants]             a scheduler group: shares, cap, reserve
  *   shares = 2
  *   cap = 50%
@@ -34,8 +37,8 @@ struct config_entry {
 };
 
 struct config_section {
-	char *kind;                  /* "vm" or "group" */
-	char *name;
+	char *kind;                  /* "vm", "group" or "run" */
+	char *name;                  /* "" for run */
 	unsigned line;
 	unsigned n;
 	struct config_entry entries[CONFIG_MAX_ENTRIES];

@@ -19,11 +19,12 @@ static const char run_usage_core[] =
 	"usage: beyond run [--mem SIZE] [--vcpus N] [--guest-pages 4k|2m|1g]\n"
 	"                  [--host-pages 4k|thp|hugetlb2m|hugetlb1g] [--prefault]\n"
 	"                  [--timeout SECONDS] [--verbose] [--stats] [--stats-json FILE]\n"
-	"                  [--sched os|gang|relaxed] [--cpus LIST] [--slice TIME] [--control PATH]\n"
+	"                  [--sched os|gang|relaxed] [--cpus LIST] [--slice TIME] [--rt] [--control PATH]\n"
 	"                  [--no-seccomp] [MODULE OPTIONS] GUEST [ARGS...]\n"
 	"       beyond run [OPTIONS] --config FILE      several VMs (see the README)\n"
 	"GUEST is an ELF image or a built-in guest (beyond guests). Without --config the\n"
-	"options above --verbose set the VM; with it, they are every VM's defaults.\n"
+	"options above --verbose set the VM; with it, they are every VM's defaults. The\n"
+	"others may also stand in the file's [run] section; the command line wins.\n"
 	"--no-seccomp runs without the per-thread syscall filters (for debugging).\n";
 
 static const struct option core_opts[] = {
@@ -42,6 +43,7 @@ static const struct option core_opts[] = {
 	{ "cpus", required_argument, NULL, 'C' },
 	{ "slice", required_argument, NULL, 'L' },
 	{ "control", required_argument, NULL, 'K' },
+	{ "rt", no_argument, NULL, 'R' },
 	{ "help", no_argument, NULL, 'h' },
 };
 #define N_CORE_OPTS (sizeof(core_opts) / sizeof(core_opts[0]))
@@ -106,6 +108,7 @@ struct run_opts {
 	const char *stats_json;      /* ... or as JSON into this file */
 	const char *config, *control;
 	struct sched_options sched;
+	unsigned char given[0x80];   /* run options given on the command line: a [run] section does not override them */
 };
 
 /* A per-VM option's value into cfg (module options in order into cfg->options); 0 or -1 with err. */
@@ -152,6 +155,7 @@ static int run_setting(int c, const char *value, struct run_opts *ro, char *err,
 	case 'j': ro->stats_json = value; break;
 	case 'F': ro->config = value; break;
 	case 'K': ro->control = value; break;
+	case 'R': ro->sched.rt = 1; break;
 	case 'P':
 		if (sched_policy_parse(value, &ro->sched.policy))
 			return snprintf(err, errlen, "bad --sched '%s' (os, gang or relaxed)", value), -1;
@@ -184,6 +188,8 @@ static int parse_command_line(int argc, char **argv, struct run_vm *base, struct
 			return usage_error(run_usage(), NULL);
 		int r = IS_VM_OPT(c) ? vm_setting(c, c == MODULE_OPT ? opts[index].name : NULL, optarg, &base->cfg, base->opts, err, sizeof(err))
 				     : run_setting(c, optarg, ro, err, sizeof(err));
+		if (!IS_VM_OPT(c))
+			ro->given[c] = 1;
 		if (r)
 			return usage_error(run_usage(), "%s", err);
 	}
@@ -285,6 +291,28 @@ static int group_section(const struct config_section *s, struct sched *sched, ch
 	char why[256];
 	if (sched_add_group(sched, s->name, &p, why, sizeof(why)))
 		return snprintf(err, errlen, "%u: %s", s->line, why), -1;
+	return 0;
+}
+
+/* The [run] section: run-wide options, each unless the command line gave it. */
+static int run_section(const struct config_section *s, struct run_opts *ro, char *err, size_t errlen)
+{
+	char why[256];
+	for (unsigned k = 0; k < s->n; k++) {
+		const struct config_entry *e = &s->entries[k];
+		const struct option *o = core_opts;
+		while (o < core_opts + N_CORE_OPTS && strcmp(o->name, e->key) != 0)
+			o++;
+		if (o == core_opts + N_CORE_OPTS || IS_VM_OPT(o->val) || o->val == 'F' || o->val == 'h')
+			return snprintf(err, errlen, "%u: '%s' is not a run-wide option (sched, cpus, slice, rt, control, "
+					"stats, stats-json, verbose)", e->line, e->key), -1;
+		int takes_value = o->has_arg == required_argument;
+		if (takes_value != (e->value != NULL))
+			return snprintf(err, errlen, "%u: %s %s", e->line, e->key,
+					takes_value ? "needs a value (key = value)" : "is a flag: it takes no value"), -1;
+		if (!ro->given[o->val] && run_setting(o->val, e->value, ro, why, sizeof(why)))
+			return snprintf(err, errlen, "%u: %s", e->line, why), -1;
+	}
 	return 0;
 }
 
@@ -514,16 +542,25 @@ int cmd_run(int argc, char **argv)
 	status = parse_command_line(argc, argv, &base, &ro);
 	if (status >= 0)
 		goto out;
+	if (ro.config && config_load(ro.config, &conf, err, sizeof(err))) {
+		status = usage_error("", "%s", err);
+		goto out;
+	}
+	for (unsigned i = 0; i < conf.n; i++)
+		if (strcmp(conf.sections[i]->kind, "run") == 0 && run_section(conf.sections[i], &ro, err, sizeof(err))) {
+			status = usage_error("", "%s:%s", ro.config, err);
+			goto out;
+		}
+	if (sched_options_check(&ro.sched, err, sizeof(err))) {
+		status = usage_error(run_usage(), "%s", err);
+		goto out;
+	}
 	status = STATUS_SETUP_ERROR;
 	if (!(sched = sched_create(&ro.sched, err, sizeof(err)))) {
 		setup_error("%s", err);
 		goto out;
 	}
 	if (ro.config) {
-		if (config_load(ro.config, &conf, err, sizeof(err))) {
-			status = usage_error("", "%s", err);
-			goto out;
-		}
 		if ((n = load_config(&conf, ro.config, &base, sched, vms, max_opts)) < 0) {
 			status = STATUS_USAGE;
 			n = CONFIG_MAX_SECTIONS; /* free whatever was filled */

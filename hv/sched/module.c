@@ -54,7 +54,7 @@ static int block(struct sched_vcpu *sv, uint64_t deadline)
 	struct vm *vm = sv->v->vm;
 	int timed_out = 0;
 	if (!sv->kick_pending) {
-		uint64_t t0 = sched_now();
+		sv->wait_mark = sched_now(); /* sample() moves it on while the wait lasts */
 		sv->waiting = 1;
 		sched_demand_change(sv->svm, -1);
 		while (!sv->kick_pending && !vm->ended && !timed_out) {
@@ -68,7 +68,7 @@ static int block(struct sched_vcpu *sv, uint64_t deadline)
 		}
 		sv->waiting = 0;
 		sched_demand_change(sv->svm, 1);
-		sv->c.wait_ns += sched_now() - t0;
+		sv->c.wait_ns += sched_now() - sv->wait_mark;
 	}
 	int kicked = sv->kick_pending;
 	sv->kick_pending = 0;

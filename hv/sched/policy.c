@@ -307,12 +307,29 @@ static uint64_t slowest(const struct sched_entity *v)
 	return min;
 }
 
-/* Relaxed: a vCPU ahead of its slowest demanding sibling by more than skew_ns waits for it. */
+/*
+ * Relaxed: a vCPU ahead of its slowest demanding sibling by more than
+ * skew_ns is co-stopped. Co-start: the co-stopped vCPUs stay stopped, all
+ * of them, until the siblings running on have come within skew_ns / 2 of
+ * the furthest ahead, and then restart together, rather than one by one as
+ * each one's own lead shrinks (and soon stopped again).
+ */
 static uint64_t co_stop(const struct sched_state *s, const struct sched_entity *v)
 {
-	uint64_t slow = slowest(v), stop = 0;
+	uint64_t held = v->costopped & v->demand, stop = 0, slow_run = UINT64_MAX, lead = 0;
 	for (unsigned j = 0; j < v->vcpus; j++)
-		if ((v->demand >> j & 1) && v->progress[j] - slow > s->skew_ns)
+		if ((v->demand & ~held) >> j & 1 && v->progress[j] < slow_run)
+			slow_run = v->progress[j];
+	for (unsigned j = 0; j < v->vcpus; j++)
+		if ((held >> j & 1) && v->progress[j] > slow_run && v->progress[j] - slow_run > lead)
+			lead = v->progress[j] - slow_run;
+	/* A co-stop goes on while a sibling runs and the lead is not made up; else all restart. */
+	int going_on = slow_run != UINT64_MAX && lead > s->skew_ns / 2;
+	uint64_t base = going_on ? slow_run : slowest(v);
+	if (going_on)
+		stop = held;
+	for (unsigned j = 0; j < v->vcpus; j++)
+		if ((v->demand >> j & 1) && v->progress[j] > base && v->progress[j] - base > s->skew_ns)
 			stop |= 1ull << j;
 	return stop;
 }
@@ -379,6 +396,8 @@ void sched_account(struct sched_state *s, uint64_t now, uint64_t elapsed, const 
 		for (unsigned j = 0; slow != UINT64_MAX && j < v->vcpus; j++)
 			if (!(v->demand >> j & 1) && v->progress[j] < slow)
 				v->progress[j] = slow;
+		if (s->policy == SCHED_RELAXED)
+			v->costopped = co_stop(s, v);
 	}
 	if (now >= s->period_start + s->period_ns) {
 		for (unsigned i = 0; i < s->n_vms; i++)

@@ -6,7 +6,7 @@
  * Every slice the thread side (sched.c) calls sched_account() with what each
  * VM used in the slice that ended, updates each VM's demand, and follows the
  * plan of sched_decide(): which VMs run until when, on which CPUs (gang),
- * and which vCPUs are co-stopped (relaxed).
+ * and which vCPUs are co-stopped (relaxed; they are co-started together).
  *
  * Shares, caps and reserves are fractions of the CPUs the scheduler owns,
  * per VM and per group (a VM outside any group forms a group of its own).
@@ -57,6 +57,7 @@ struct sched_entity {
 	uint64_t period_used;        /* CPU-ns in this cap period */
 	int64_t lag;                 /* CPU-ns: entitled minus received while demanding */
 	uint64_t last_run;           /* start of its last slice: ties go to the longest waiting */
+	uint64_t costopped;          /* relaxed: vCPUs co-stopped until their siblings catch up (co-start) */
 };
 
 struct sched_state {

@@ -98,8 +98,38 @@ int sched_parse_slice(const char *s, uint64_t *ns)
 	return 0;
 }
 
+/* Whether the kernel keeps some CPU time from real-time threads (RT throttling, sched_rt_runtime_us >= 0). */
+static int rt_throttled(void)
+{
+	FILE *f = fopen("/proc/sys/kernel/sched_rt_runtime_us", "r");
+	long us = -1;
+	if (f) {
+		if (fscanf(f, "%ld", &us) != 1)
+			us = -1;
+		fclose(f);
+	}
+	return us >= 0;
+}
+
+int sched_options_check(const struct sched_options *o, char *err, size_t errlen)
+{
+	struct sched_options all;
+	if (!o->rt)
+		return 0;
+	if (o->policy != SCHED_GANG)
+		return error_set(err, errlen, "--rt needs --sched gang (real-time vCPU threads do not share a CPU)");
+	/* Spinning real-time guests on every CPU would leave nothing, not even --timeout, to stop them. */
+	sched_options_default(&all);
+	if (o->ncpus >= all.ncpus && !rt_throttled())
+		return error_set(err, errlen, "--rt on every CPU needs the kernel's RT throttling "
+				 "(sched_rt_runtime_us is -1): leave a CPU out of --cpus");
+	return 0;
+}
+
 struct sched *sched_create(const struct sched_options *o, char *err, size_t errlen)
 {
+	if (sched_options_check(o, err, errlen))
+		return NULL;
 	struct sched *s = calloc(1, sizeof(*s));
 	if (!s) {
 		error_set(err, errlen, "out of memory");
@@ -107,8 +137,10 @@ struct sched *sched_create(const struct sched_options *o, char *err, size_t errl
 	}
 	s->o = *o;
 	s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (s->wake_fd < 0 || sched_state_init(&s->state, o->policy, o->ncpus, o->slice_ns) != 0) {
-		error_set(err, errlen, s->wake_fd < 0 ? "eventfd: %s" : "bad scheduler settings%.0s", strerror(errno));
+	s->left_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (s->wake_fd < 0 || s->left_fd < 0 || sched_state_init(&s->state, o->policy, o->ncpus, o->slice_ns) != 0) {
+		error_set(err, errlen, s->wake_fd < 0 || s->left_fd < 0 ? "eventfd: %s" : "bad scheduler settings%.0s",
+			  strerror(errno));
 		sched_destroy(s);
 		return NULL;
 	}
@@ -121,7 +153,41 @@ void sched_destroy(struct sched *s)
 		return;
 	if (s->wake_fd >= 0)
 		close(s->wake_fd);
+	if (s->left_fd >= 0)
+		close(s->left_fd);
+	free(s->trace);
 	free(s);
+}
+
+int sched_trace_start(struct sched *s, size_t max)
+{
+	if (!(s->trace = calloc(max, sizeof(*s->trace))))
+		return -1;
+	s->trace_cap = max;
+	return 0;
+}
+
+const struct sched_event *sched_trace(const struct sched *s, size_t *n, size_t *dropped)
+{
+	size_t have = __atomic_load_n(&s->trace_n, __ATOMIC_ACQUIRE);
+	*n = have < s->trace_cap ? have : s->trace_cap;
+	*dropped = have - *n;
+	return s->trace;
+}
+
+uint64_t sched_late_handoffs(const struct sched *s)
+{
+	return s->late_handoffs;
+}
+
+static void trace(struct sched *s, uint32_t vm, enum sched_event_kind kind, uint64_t arg)
+{
+	if (!s->trace)
+		return;
+	uint64_t t = sched_now();
+	size_t k = __atomic_fetch_add(&s->trace_n, 1, __ATOMIC_ACQ_REL);
+	if (k < s->trace_cap)
+		s->trace[k] = (struct sched_event){ .t = t, .vm = vm, .kind = kind, .arg = arg };
 }
 
 enum sched_policy sched_policy(const struct sched *s)
@@ -231,6 +297,12 @@ int sched_gate(struct vcpu *v)
 {
 	struct sched_vcpu *sv = v->sched;
 	struct vm *vm = v->vm;
+	struct sched_param fifo = { .sched_priority = 1 }; /* below the scheduler thread's 2 */
+	int e;
+	if (!sv->registered && sv->svm->s->o.rt && (e = pthread_setschedparam(pthread_self(), SCHED_FIFO, &fifo))) {
+		vm_end(vm, VM_STATUS_ABNORMAL, "--rt: vCPU %u cannot run SCHED_FIFO: %s", v->id, strerror(e));
+		return -1;
+	}
 	/* Cleared before looking at `allowed`: a stop that follows still finds it set. */
 	__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 	pthread_mutex_lock(&vm->lock);
@@ -246,15 +318,45 @@ int sched_gate(struct vcpu *v)
 	else if (sv->on_cpu != sv->want_cpu)
 		pin(sv);
 	int ended = vm->ended;
+	if (!ended) {
+		__atomic_store_n(&sv->in_run, 1, __ATOMIC_SEQ_CST);
+		trace(sv->svm->s, (uint32_t)sv->svm->index, SCHED_EV_ENTER, v->id);
+	}
 	pthread_mutex_unlock(&vm->lock);
 	return ended ? -1 : 0;
 }
 
-/* Makes a vCPU leave KVM_RUN (under vm->lock, after clearing `allowed`); vm_end() kicked all at the end. */
+void sched_left(struct vcpu *v)
+{
+	struct sched_vcpu *sv = v->sched;
+	struct sched *s = sv->svm->s;
+	trace(s, (uint32_t)sv->svm->index, SCHED_EV_LEAVE, v->id);
+	/* Paired with the stop in kick_out(): one of the two sees the other's store. */
+	__atomic_store_n(&sv->in_run, 0, __ATOMIC_SEQ_CST);
+	if (!__atomic_load_n(&sv->allowed, __ATOMIC_SEQ_CST) && s->o.policy == SCHED_GANG) {
+		uint64_t one = 1;
+		if (write(s->left_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+			return; /* the counter is full: the scheduler is woken anyway */
+	}
+}
+
+void sched_park(struct vcpu *v)
+{
+	struct sched_vcpu *sv = v->sched;
+	pthread_mutex_lock(&v->vm->lock);
+	if (!sv->parked) {
+		sv->parked = 1;
+		sched_demand_change(sv->svm, -1);
+	}
+	pthread_mutex_unlock(&v->vm->lock);
+}
+
+/* Stops a vCPU (under vm->lock): makes it leave KVM_RUN; vm_end() kicked all at the end. */
 static void kick_out(struct sched_vcpu *sv)
 {
+	__atomic_store_n(&sv->allowed, 0, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&sv->v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
-	if (sv->registered && !sv->v->vm->ended)
+	if (sv->registered && !sv->v->vm->ended && __atomic_load_n(&sv->in_run, __ATOMIC_SEQ_CST))
 		pthread_kill(sv->tid, VCPU_KICK_SIGNAL);
 }
 
@@ -271,68 +373,141 @@ static void sample(struct sched *s, uint64_t now, uint64_t elapsed, uint64_t *us
 		e->demand = 0;
 		for (unsigned j = 0; j < svm->vm->cfg.vcpus; j++) {
 			struct sched_vcpu *sv = &svm->vcpus[j];
+			if (sv->waiting) { /* a wait still going on counts up to now */
+				sv->c.wait_ns += now - sv->wait_mark;
+				sv->wait_mark = now;
+			}
 			uint64_t cpu = sample_cpu(sv), waited = sv->c.wait_ns - sv->wait_seen;
 			sv->wait_seen = sv->c.wait_ns;
-			if (!svm->vm->ended && elapsed > cpu + waited)
+			/* Steal: runnable but not running; a parked vCPU is never runnable again. */
+			if (!svm->vm->ended && !sv->parked && elapsed > cpu + waited)
 				sv->c.steal_ns += elapsed - cpu - waited;
 			e->progress[j] += cpu;
 			used[i] += cpu;
-			if (!sv->waiting && !svm->vm->ended)
+			if (!sv->waiting && !sv->parked && !svm->vm->ended)
 				e->demand |= 1ull << j;
 		}
 		if (s->o.policy == SCHED_GANG) /* gang charges the CPUs it held */
-			used[i] = svm->running ? svm->vm->cfg.vcpus * (now - svm->held_since) : 0;
+			used[i] = svm->held_ns + (svm->running ? svm->vm->cfg.vcpus * (now - svm->held_since) : 0);
+		svm->held_ns = 0;
 		svm->held_since = now;
 		pthread_mutex_unlock(&svm->vm->lock);
 	}
 }
 
-/* Stops or starts one VM's vCPUs as the plan says. */
-static void apply(struct sched *s, unsigned i, const struct sched_plan *p, uint64_t now)
+/* Whether vCPU j of VM i may run under plan p (gang also says on which owned CPU). */
+static int may_run(const struct sched *s, unsigned i, unsigned j, const struct sched_plan *p, uint64_t now)
+{
+	/* os and relaxed leave an idle VM free to start when kicked, within its cap. */
+	int run = p->vm[i].run || (s->o.policy != SCHED_GANG && !s->state.vm[i].demand && p->vm[i].until > now);
+	return run && !(p->vm[i].stop >> j & 1);
+}
+
+static uint64_t allowed_mask(const struct sched_vm *svm)
+{
+	uint64_t m = 0;
+	for (unsigned j = 0; j < svm->vm->cfg.vcpus && j < 64; j++)
+		m |= (uint64_t)svm->vcpus[j].allowed << j;
+	return m;
+}
+
+/*
+ * Applies the plan to VM i in two steps, so that a gang never shares a CPU
+ * with the one before it: first every vCPU that must stop or move is
+ * stopped (all of a VM at once), then (after the hand-off) the others start.
+ */
+static void apply_stops(struct sched *s, unsigned i, const struct sched_plan *p, uint64_t now)
 {
 	struct sched_vm *svm = s->vms[i];
-	const struct sched_entity *e = &s->state.vm[i];
-	/* os and relaxed leave an idle VM free to start when kicked, within its cap. */
-	int run = p->vm[i].run || (s->o.policy != SCHED_GANG && !e->demand && p->vm[i].until > now);
-	int woke = 0;
+	uint64_t stop = 0;
 	pthread_mutex_lock(&svm->vm->lock);
-	svm->running = run;
-	svm->slice_end = p->end;
 	for (unsigned j = 0; j < svm->vm->cfg.vcpus; j++) {
-		struct sched_vcpu *sv = &svm->vcpus[j];
-		int may = run && !(p->vm[i].stop >> j & 1);
-		int moved = 0;
-		if (may && s->o.policy == SCHED_GANG) {
-			moved = sv->want_cpu != (int)(p->vm[i].first_cpu + j);
-			sv->want_cpu = (int)(p->vm[i].first_cpu + j);
-		}
-		if (may && !sv->allowed)
-			woke = 1;
-		else if (sv->allowed && (!may || moved))
-			kick_out(sv); /* to block, or to move to its new CPU through sched_gate() */
-		if (may)
-			sv->c.slices++;
-		sv->allowed = may;
+		const struct sched_vcpu *sv = &svm->vcpus[j];
+		int moves = s->o.policy == SCHED_GANG && sv->want_cpu != (int)(p->vm[i].first_cpu + j);
+		if (sv->allowed && (!may_run(s, i, j, p, now) || moves))
+			stop |= 1ull << j;
 	}
-	if (woke)
-		pthread_cond_broadcast(&svm->vm->changed);
+	if (stop) {
+		trace(s, i, SCHED_EV_ALLOWED, allowed_mask(svm) & ~stop); /* before the kicks: their latency counts */
+		for (unsigned j = 0; j < svm->vm->cfg.vcpus; j++)
+			if (stop >> j & 1)
+				kick_out(&svm->vcpus[j]); /* to block, or to move to its new CPU through sched_gate() */
+		if (svm->running)
+			svm->held_ns += svm->vm->cfg.vcpus * (now - svm->held_since);
+		svm->running = 0;
+	}
 	pthread_mutex_unlock(&svm->vm->lock);
 }
 
-/* Sleeps until `until` or a poke; 1 if poked. */
-static int sleep_until(struct sched *s, uint64_t until)
+static void apply_starts(struct sched *s, unsigned i, const struct sched_plan *p, uint64_t now)
+{
+	struct sched_vm *svm = s->vms[i];
+	int woke = 0, run = 0;
+	pthread_mutex_lock(&svm->vm->lock);
+	svm->slice_end = p->end;
+	for (unsigned j = 0; j < svm->vm->cfg.vcpus; j++) {
+		struct sched_vcpu *sv = &svm->vcpus[j];
+		if (!may_run(s, i, j, p, now))
+			continue;
+		run = 1;
+		sv->c.slices++;
+		if (sv->allowed)
+			continue;
+		if (s->o.policy == SCHED_GANG)
+			sv->want_cpu = (int)(p->vm[i].first_cpu + j);
+		__atomic_store_n(&sv->allowed, 1, __ATOMIC_SEQ_CST);
+		woke = 1;
+	}
+	if (run && !svm->running)
+		svm->held_since = sched_now(); /* after the hand-off */
+	svm->running = run;
+	if (woke) {
+		trace(s, i, SCHED_EV_ALLOWED, allowed_mask(svm));
+		pthread_cond_broadcast(&svm->vm->changed);
+	}
+	pthread_mutex_unlock(&svm->vm->lock);
+}
+
+/* Waits on fd until until; 1 if it was written to. */
+static int wait_fd(int fd, uint64_t until)
 {
 	uint64_t now = sched_now();
-	struct pollfd pfd = { .fd = s->wake_fd, .events = POLLIN };
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
 	uint64_t d = until > now ? until - now : 0;
 	struct timespec ts = { (time_t)(d / 1000000000ull), (long)(d % 1000000000ull) };
 	if (ppoll(&pfd, 1, &ts, NULL) > 0) {
 		uint64_t n;
-		if (read(s->wake_fd, &n, sizeof(n)) < 0)
-			return 0;
-		return 1;
+		return read(fd, &n, sizeof(n)) == sizeof(n);
 	}
 	return 0;
+}
+
+/*
+ * Gang: waits until every stopped vCPU has left KVM_RUN, so that the next
+ * gang never shares a CPU with the last. A kick takes ~25 us; a stopped
+ * vCPU that Linux keeps off its CPU (other load) may take many ms, and it
+ * runs no guest code meanwhile: after a quarter of a slice the next gang
+ * starts anyway and the slice counts as late (at most that much is lost).
+ */
+static void handoff(struct sched *s)
+{
+	uint64_t deadline = sched_now() + s->o.slice_ns / 4;
+	for (;;) {
+		unsigned inside = 0;
+		for (unsigned i = 0; i < s->state.n_vms; i++) {
+			struct sched_vm *svm = s->vms[i];
+			for (unsigned j = 0; svm && j < svm->vm->cfg.vcpus; j++)
+				inside += !__atomic_load_n(&svm->vcpus[j].allowed, __ATOMIC_SEQ_CST) &&
+					  __atomic_load_n(&svm->vcpus[j].in_run, __ATOMIC_SEQ_CST);
+		}
+		if (!inside)
+			return;
+		if (sched_now() >= deadline) {
+			s->late_handoffs++;
+			return;
+		}
+		wait_fd(s->left_fd, deadline);
+	}
 }
 
 static void *sched_thread(void *arg)
@@ -352,7 +527,12 @@ static void *sched_thread(void *arg)
 		sched_decide(&s->state, now, &plan);
 		for (unsigned i = 0; i < s->state.n_vms; i++)
 			if (s->vms[i])
-				apply(s, i, &plan, now);
+				apply_stops(s, i, &plan, now);
+		if (s->o.policy == SCHED_GANG)
+			handoff(s);
+		for (unsigned i = 0; i < s->state.n_vms; i++)
+			if (s->vms[i])
+				apply_starts(s, i, &plan, now);
 		/* Within the slice: stop each VM at its cap, or decide again when poked. */
 		while (!__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE)) {
 			uint64_t next = plan.end;
@@ -363,12 +543,12 @@ static void *sched_thread(void *arg)
 				if (plan.vm[i].until <= now) {
 					plan.vm[i].run = 0;
 					plan.vm[i].until = now; /* not free to start again either */
-					apply(s, i, &plan, now);
+					apply_stops(s, i, &plan, now);
 				} else if (plan.vm[i].until < next) {
 					next = plan.vm[i].until;
 				}
 			}
-			if (now >= plan.end || sleep_until(s, next))
+			if (now >= plan.end || wait_fd(s->wake_fd, next))
 				break;
 		}
 	}

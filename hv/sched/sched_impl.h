@@ -18,8 +18,10 @@ struct sched_counters {
 struct sched_vcpu {
 	struct sched_vm *svm;
 	struct vcpu *v;
-	int allowed;                 /* the scheduler lets it run */
+	int allowed;                 /* the scheduler lets it run (written under the lock, read atomically too) */
+	int in_run;                  /* atomic: from sched_gate()'s return until KVM_RUN returned */
 	int waiting;                 /* blocked in WAIT or a gang YIELD */
+	int parked;                  /* idle until the VM ends (the park hypercall): never runnable again */
 	int kick_pending;
 	int want_cpu, on_cpu;        /* owned-CPU index (gang), -1: all owned CPUs; -2: not pinned yet */
 	int registered;
@@ -27,6 +29,7 @@ struct sched_vcpu {
 	clockid_t clock;
 	uint64_t cpu_seen;           /* thread CPU time at the last sample */
 	uint64_t wait_seen;          /* c.wait_ns at the last sample */
+	uint64_t wait_mark;          /* while waiting: up to when c.wait_ns counts the wait */
 	struct sched_counters c;
 };
 
@@ -36,6 +39,7 @@ struct sched_vm {
 	int index;                   /* in s->state */
 	int running;                 /* in the current plan */
 	uint64_t held_since;         /* gang: when it last got its CPUs */
+	uint64_t held_ns;            /* gang: CPU-ns held in slices it was stopped in since the last sample */
 	uint64_t slice_end;
 	unsigned demanding;          /* vCPUs neither waiting nor yielding */
 	struct sched_vcpu *vcpus;
@@ -47,11 +51,14 @@ struct sched {
 	struct sched_vm *vms[SCHED_MAX_VMS];
 	char group_names[SCHED_MAX_GROUPS][64];
 	int wake_fd;                 /* eventfd: a VM's demand changed or it ended */
+	int left_fd;                 /* eventfd: a stopped vCPU left KVM_RUN (gang hand-off) */
 	int stop;
 	pthread_t thread;
+	uint64_t late_handoffs;      /* gang: slices started before every stopped vCPU had left */
+	struct sched_event *trace;   /* sched_trace_start(): events, first trace_cap of them kept */
+	size_t trace_cap, trace_n;   /* trace_n: atomic, may pass trace_cap (what was dropped) */
 };
 
-uint64_t sched_now(void);
 /* Asks the scheduler thread to decide again now (gang: CPUs fell idle or are wanted). */
 void sched_poke(struct sched *s);
 /* Attaches a VM being set up (module.c); 0, or -1 with a reason. */

@@ -21,6 +21,11 @@ Test(config, sections_keys_flags_and_comments)
 	cr_assert_str_eq(c.sections[1]->entries[4].value, "two", "repeated keys are kept in order");
 	cr_assert_str_eq(c.sections[2]->entries[0].value, "exit");
 	config_free(&c);
+	cr_assert_eq(config_parse("[run]\nsched = gang\nrt\n[vm a]\nguest = hello\n", &c, err, sizeof(err)), 0, "%s", err);
+	cr_assert_str_eq(c.sections[0]->kind, "run");
+	cr_assert_str_eq(c.sections[0]->name, "", "[run] has no name");
+	cr_assert_eq(c.sections[0]->n, 2);
+	config_free(&c);
 }
 
 Test(config, malformed_files_name_the_line)
@@ -36,6 +41,8 @@ Test(config, malformed_files_name_the_line)
 		{ "[vm a]\n= 5\n", "line 2: bad key ''" },
 		{ "[vm a]\nbad key = 1\n", "line 2: bad key 'bad key'" },
 		{ "[vm a] x\n", "line 1: a section header" },
+		{ "[run x]\n", "line 1: [run] takes no name" },
+		{ "[run]\n[run]\n", "line 2: [run] is already defined on line 1" },
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct config c;

@@ -243,6 +243,53 @@ Test(sched_policy, relaxed_co_stops_the_vcpu_ahead)
 	cr_assert_eq(p.vm[v].stop, 0);
 }
 
+/* Relaxed, one 3-vCPU VM on 3 CPUs whose vCPUs ran for the given ms; its index. */
+static int skewed(struct sim *m, uint64_t ms0, uint64_t ms1, uint64_t ms2)
+{
+	sim_init(m, SCHED_RELAXED, 3);
+	int v = add(m, 3, -1, 1, 0, 0);
+	m->s.vm[v].progress[0] = ms0 * MS;
+	m->s.vm[v].progress[1] = ms1 * MS;
+	m->s.vm[v].progress[2] = ms2 * MS;
+	return v;
+}
+
+Test(sched_policy, relaxed_co_starts_the_co_stopped_together)
+{
+	struct sim m;
+	/* vCPU 2 runs alone and gains a slice (5 ms) each time: it passes 1's lead before 0's. */
+	int v = skewed(&m, 30, 27, 12);
+	uint64_t first = 0, restarted = 0;
+	for (int k = 0; k < 40; k++) {
+		struct sched_plan p;
+		sched_decide(&m.s, m.now, &p);
+		uint64_t stop = p.vm[v].stop;
+		if (k == 0)
+			first = stop;
+		/* Both leaders stop together and restart together: never one of them alone. */
+		cr_assert(stop == 0 || stop == 3, "slice %d: co-stopped %#lx", k, (unsigned long)stop);
+		if (!stop && first && !restarted) {
+			restarted = 1;
+			cr_assert_geq(m.s.vm[v].progress[2] + m.s.skew_ns / 2, m.s.vm[v].progress[0],
+				      "co-started before the laggard caught up");
+		}
+		run(&m, m.s.slice_ns);
+	}
+	cr_assert_eq(first, 3, "vCPUs 0 and 1 lead by 18 and 15 ms: co-stopped");
+	cr_assert(restarted, "the laggard caught up and the VM was co-started");
+}
+
+Test(sched_policy, relaxed_never_stops_the_slowest)
+{
+	struct sim m;
+	int v = skewed(&m, 30, 24, 10);
+	run(&m, m.s.slice_ns); /* 0 and 1 co-stopped */
+	m.s.vm[v].demand = 3; /* the laggard waits: of the co-stopped, the slower must run on */
+	struct sched_plan p;
+	sched_decide(&m.s, m.now, &p);
+	cr_assert_eq(p.vm[v].stop, 1);
+}
+
 Test(sched_policy, os_leaves_linux_alone_without_settings)
 {
 	struct sim m;
