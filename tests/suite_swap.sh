@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The pager from the command line: its options, swap files that never
 # outlive the monitor (even after kill -9) unless kept, a full filesystem,
-# memory groups (--config), the balloon moved at run time (beyond balloon).
+# memory groups (--config), the balloon moved at run time (beyond balloon),
+# swap I/O accounted apart from a guest's disk I/O.
 source "$(dirname "$0")/harness.sh"
 TG=$T_ROOT/build/tests/guests
 
@@ -137,4 +138,20 @@ t_expect "beyond balloon: a VM without a pager" 1 "$BEYOND" balloon "$sock" "$TG
 t_grep "says how" "$T_TMP/out" 'without a pager'
 kill $pid 2>/dev/null
 wait $pid 2>/dev/null
+
+# --- swap I/O is the pager's, disk I/O the guest's: neither counts the other ---------------
+truncate -s 16M "$T_TMP/disk.img"
+t_expect "a disk guest under a limit" 0 run_swap --mem 64M --mem-limit 4M --swap-unit 4k --disk file="$T_TMP/disk.img" \
+	--stats-json "$T_TMP/io.json" disk fill 0 7
+if python3 - "$T_TMP/io.json" >"$T_TMP/py" 2>&1 <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))["modules"]
+swap, disk = m["pager"]["swap"], m["virtio-blk"]["total"]
+# The guest wrote its 16 MiB disk once and read nothing; the pager's own traffic is apart.
+assert disk["write_bytes"] == 16 << 20 and disk["read_bytes"] == 0, ("disk counts", disk)
+assert swap["swap_out_bytes"] > 0 and swap["swap_in_bytes"] > 0, ("no swap traffic", swap)
+print("disk: %d MiB written, 0 read; swap: %d MiB out, %d MiB in" % (disk["write_bytes"] >> 20,
+      swap["swap_out_bytes"] >> 20, swap["swap_in_bytes"] >> 20))
+PY
+then t_pass "swap and disk I/O counted apart: $(cat "$T_TMP/py")"; else t_fail "swap and disk I/O counted apart" "$(tail -c 400 "$T_TMP/py")"; fi
 t_done
