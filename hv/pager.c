@@ -1,7 +1,9 @@
 /*
  * The pager module: per-VM memory limits with the monitor's own swap
- * (mm/pager.h), the cooperative page-state, prefetch and balloon
- * hypercalls, and the VM's memory accounting in --stats.
+ * (mm/pager.h), memory groups of VMs sharing one limit (--mem-group), the
+ * cooperative page-state, prefetch and balloon hypercalls, the balloon
+ * target moved at run time (beyond balloon, through the control socket),
+ * and the VM's memory and swap accounting in --stats.
  */
 #include <stdio.h>
 #include <stdlib.h>

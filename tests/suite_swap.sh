@@ -59,23 +59,11 @@ fi
 
 # --- memory groups: two VMs of one process share the sum of their limits --------------
 group_conf() { # VICTIM: two VMs in group pool, 24M limit each; the big one chooses victims by VICTIM
-	cat <<EOF
-[vm big]
-guest = swap
-args = sweep 40M 2
-mem = 96M
-mem-limit = 24M
-mem-group = pool
-pager-victim = $1
-swap = $SW
-[vm small]
-guest = swap
-args = sweep 8M 2
-mem = 96M
-mem-limit = 24M
-mem-group = pool
-swap = $SW
-EOF
+	for vm in "big 40M pager-victim = $1" "small 8M"; do
+		set -- $vm
+		printf '[vm %s]\nguest = swap\nargs = sweep %s 2\nmem = 96M\nmem-limit = 24M\nmem-group = pool\nswap = %s\n%s\n' \
+			"$1" "$2" "$SW" "${*:3}"
+	done
 }
 group_conf clock >"$T_TMP/group.conf"
 t_expect "memory group: both VMs' data intact" 0 "$BEYOND" run --config "$T_TMP/group.conf" --stats-json "$T_TMP/group.json"
