@@ -1,7 +1,9 @@
 /*
  * The pager module: per-VM memory limits with the monitor's own swap
- * (mm/pager.h), the cooperative page-state, prefetch and balloon
- * hypercalls, and the VM's memory accounting in --stats.
+ * (mm/pager.h), memory groups of VMs sharing one limit (--mem-group), the
+ * cooperative page-state, prefetch and balloon hypercalls, the balloon
+ * target moved at run time (beyond balloon, through the control socket),
+ * and the VM's memory and swap accounting in --stats.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -25,7 +27,8 @@ static const struct module_option pager_options[] = {
 	{ "swap-unit", "4k|2m", "unit of eviction and read-back (default 2m on 2M host pages)" },
 	{ "pager-mode", "coop|naive", "naive ignores page states and zero pages (default coop)" },
 	{ "pager-victim", "clock|fifo", "clock over the guest's accessed bits (default) or install order" },
-	{ "balloon", "SIZE", "ask the guest to give back SIZE bytes in 2 MiB blocks" },
+	{ "balloon", "SIZE", "ask the guest to give back SIZE bytes in 2 MiB blocks (beyond balloon changes it)" },
+	{ "mem-group", "NAME", "share one limit (the sum of the members' --mem-limit) with the group's VMs" },
 	{ NULL, NULL, NULL },
 };
 
@@ -47,6 +50,8 @@ static int pager_check_option(const char *name, const char *value, char *err, si
 		ok = one_of(value, "clock", "fifo");
 	else if (!strcmp(name, "swap"))
 		ok = *value != 0;
+	else if (!strcmp(name, "mem-group"))
+		ok = *value && strlen(value) < 64;
 	if (!ok)
 		snprintf(err, errlen, "bad --%s '%s'", name, value);
 	return ok ? 0 : -1;
@@ -94,7 +99,7 @@ static void hc_pagestate(struct vcpu *v, void *opaque, uint64_t gpa)
 		return;
 	/* Naive paging ignores hints: the table is not used, and the guest is told so. */
 	struct pager *p = strcmp(last_option(v->vm, "pager-mode", "coop"), "naive") ? pager_of(v->vm) : NULL;
-	if (p && pager_register_table(p, a.table, size_option(v->vm, "balloon", 0), err, sizeof(err))) {
+	if (p && pager_register_table(p, a.table, err, sizeof(err))) {
 		vm_end(v->vm, VM_STATUS_ABNORMAL, "bad hypercall from vCPU %u: %s", v->id, err);
 		return;
 	}
@@ -141,7 +146,7 @@ static int pager_setup(struct vm *vm, char *err, size_t errlen)
 		if (vm_register_hypercall(vm, calls[i].nr, calls[i].fn, NULL, "pager", err, errlen))
 			return -1;
 	uint64_t mem = vm->cfg.mem_size;
-	if (!vm_option(vm, "mem-limit", 0) && !vm_option(vm, "balloon", 0))
+	if (!vm_option(vm, "mem-limit", 0) && !vm_option(vm, "balloon", 0) && !vm_option(vm, "mem-group", 0))
 		return 0; /* no limit, no balloon: guest RAM stays as the host backs it */
 	int huge = vm->cfg.host_pages == HOST_THP || vm->cfg.host_pages == HOST_HUGETLB2M;
 	int naive = !strcmp(last_option(vm, "pager-mode", "coop"), "naive");
@@ -154,6 +159,8 @@ static int pager_setup(struct vm *vm, char *err, size_t errlen)
 		.swap_path = last_option(vm, "swap", NULL),
 		.swap_size = size_option(vm, "swap-size", 0),
 		.swap_keep = vm_option(vm, "swap-keep", 0) != NULL,
+		.group = last_option(vm, "mem-group", NULL),
+		.balloon_target = size_option(vm, "balloon", 0),
 		.cr3 = vm->cr3,
 		.fail = pager_failed,
 		.thread_start = pager_thread_start,
@@ -189,6 +196,22 @@ int pager_vm_stats(struct vm *vm, struct pager_stats *s)
 	return 0;
 }
 
+struct stat_row {
+	const char *name;
+	uint64_t v;
+};
+
+static void stat_rows(struct stats_out *o, const struct stat_row *rows, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		stats_u64(o, rows[i].name, rows[i].v);
+}
+
+/*
+ * Two groups: `memory` (what is resident, dropped, ballooned, the group's
+ * budget) and `swap`, the I/O of the monitor's own swap file only. A guest's
+ * disk I/O is the virtio-blk module's; neither counts the other.
+ */
 static void pager_stats(struct vm *vm, struct stats_out *o)
 {
 	struct guest_mem_usage u;
@@ -196,27 +219,52 @@ static void pager_stats(struct vm *vm, struct stats_out *o)
 	if (pager_vm_stats(vm, &s))
 		return;
 	stats_group(o, "memory");
-	const struct { const char *name; uint64_t v; } rows[] = {
-		{ "limit", s.limit }, { "unit", s.unit }, { "resident", s.resident }, { "pinned", s.pinned },
-		{ "swapped", s.swapped }, { "swap_size", s.swap_size }, { "ballooned", s.ballooned },
-		{ "zero_dropped", s.zero_dropped }, { "unused_dropped", s.unused_dropped },
-		{ "volatile_discarded", s.volatile_discarded }, { "faults", s.faults },
-		{ "zero_fills", s.zero_fills }, { "swap_outs", s.swap_outs }, { "swap_out_bytes", s.swap_out_bytes },
-		{ "swap_ins", s.swap_ins }, { "swap_in_bytes", s.swap_in_bytes }, { "prefetched", s.prefetched },
+	const struct stat_row mem[] = {
+		{ "limit", s.limit }, { "unit", s.unit }, { "resident", s.resident },
+		{ "resident_peak", s.resident_peak }, { "pinned", s.pinned }, { "ballooned", s.ballooned },
+		{ "balloon_target", s.balloon_target }, { "zero_dropped", s.zero_dropped },
+		{ "unused_dropped", s.unused_dropped }, { "volatile_discarded", s.volatile_discarded },
+		{ "faults", s.faults }, { "zero_fills", s.zero_fills }, { "prefetched", s.prefetched },
 		{ "collapsed", s.collapsed }, { "collapse_failed", s.collapse_failed },
 		{ "clock_scanned", s.clock_scanned }, { "clock_referenced", s.clock_referenced },
 	};
-	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
-		stats_u64(o, rows[i].name, rows[i].v);
+	stat_rows(o, mem, sizeof(mem) / sizeof(mem[0]));
+	if (s.group_limit) {
+		const struct stat_row group[] = {
+			{ "group_limit", s.group_limit }, { "group_resident", s.group_resident },
+			{ "group_resident_peak", s.group_resident_peak }, { "evicted_for_group", s.evicted_for_group },
+		};
+		stat_rows(o, group, sizeof(group) / sizeof(group[0]));
+	}
 	if (guest_mem_usage(&vm->mem, &u) == 0) {
 		stats_u64(o, "host_resident", u.resident);
 		stats_u64(o, "host_huge", u.huge);
 	}
+	stats_end(o);
+	stats_group(o, "swap");
+	const struct stat_row swap[] = {
+		{ "size", s.swap_size }, { "used", s.swapped }, { "swap_outs", s.swap_outs },
+		{ "swap_out_bytes", s.swap_out_bytes }, { "swap_ins", s.swap_ins }, { "swap_in_bytes", s.swap_in_bytes },
+	};
+	stat_rows(o, swap, sizeof(swap) / sizeof(swap[0]));
 	stats_num(o, "swap_out_median_us", s.out_median_us);
 	stats_num(o, "swap_out_p99_us", s.out_p99_us);
 	stats_num(o, "swap_in_median_us", s.in_median_us);
 	stats_num(o, "swap_in_p99_us", s.in_p99_us);
 	stats_end(o);
+}
+
+int pager_vm_balloon(struct vm *vm, uint64_t bytes, char *err, size_t errlen)
+{
+	struct pager *p = pager_of(vm);
+	if (!p)
+		return snprintf(err, errlen, "VM %s runs without a pager (start it with --balloon 0 or --mem-limit)",
+				vm->cfg.name), -1;
+	if (bytes > vm->cfg.mem_size)
+		return snprintf(err, errlen, "VM %s has only %lu MiB of RAM", vm->cfg.name,
+				(unsigned long)(vm->cfg.mem_size >> 20)), -1;
+	pager_set_balloon_target(p, bytes);
+	return 0;
 }
 
 static const struct module pager_module = {

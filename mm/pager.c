@@ -37,19 +37,46 @@ struct latencies {
 	uint64_t n;
 };
 
+/*
+ * The resident budget pagers draw on: a pager's own, or a memory group's
+ * (pager_config.group) that several VMs of the process share. Its lock
+ * guards every member's state, so that one member's handler may evict
+ * another member's units; a group's handlers therefore take turns.
+ */
+struct pager_pool {
+	char name[64];               /* "" for a pager alone */
+	pthread_mutex_t lock;
+	uint64_t limit;              /* bytes: the sum of the members' limits */
+	uint64_t resident, resident_peak; /* bytes, over the members */
+	int fifo;                    /* the members choose victims one way */
+	uint64_t seq;                /* install order across the members (fifo) */
+	struct pager *members, *hand; /* the clock runs through the members in turn */
+	unsigned refs;
+	struct pager_pool *next;     /* the registry of named pools */
+};
+
+static pthread_mutex_t pools_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct pager_pool *pools;
+
+struct fifo_entry {
+	uint64_t unit, seq;
+};
+
 struct pager {
 	struct guest_mem *mem;
 	struct pager_config cfg;
+	struct pager_pool *pool;     /* its lock guards everything below */
+	struct pager *next;          /* the pool's next member */
 	int uffd, event_fd;
 	pthread_t thread;
 	int thread_started, stopping;
-	pthread_mutex_t lock;        /* unit state, table, queue, stats: handler and hypercalls */
 
-	uint64_t n_units, limit_units, resident, pinned, ballooned;
+	uint64_t n_units, resident, pinned, ballooned;
+	uint64_t balloon_target;     /* bytes, for the table's header */
 	uint8_t *flags;              /* UNIT_* per unit */
 	uint32_t *slot;
 	uint64_t hand;               /* the clock hand */
-	uint64_t *fifo;              /* resident units in install order (a ring of n_units) */
+	struct fifo_entry *fifo;     /* resident units in install order (a ring of n_units) */
 	uint64_t fifo_head, fifo_len;
 	uint8_t *states;             /* the guest's page-state entries, or NULL */
 	struct beyond_pagestate_header *header;
@@ -159,47 +186,83 @@ static int test_and_clear_accessed(struct pager *p, uint64_t u, uint64_t *first,
 	return (seen & PTE_A) != 0;
 }
 
+/* A failed member's units stay where they are: its VM has ended. */
 static int evictable(struct pager *p, uint64_t u)
 {
-	return (p->flags[u] & (UNIT_RESIDENT | UNIT_PINNED)) == UNIT_RESIDENT;
+	return !p->failed && (p->flags[u] & (UNIT_RESIDENT | UNIT_PINNED)) == UNIT_RESIDENT;
 }
 
-/* The next victim, or UINT64_MAX if nothing can be evicted. */
-static uint64_t choose_victim(struct pager *p)
+struct victim {
+	struct pager *p;
+	uint64_t u;
+};
+
+/* By install order: the oldest head of the members' queues. 0 if nothing can be evicted. */
+static int fifo_victim(struct pager_pool *pool, struct victim *v)
 {
-	if (p->cfg.fifo) {
-		while (p->fifo_len) {
-			uint64_t u = p->fifo[p->fifo_head];
-			p->fifo_head = (p->fifo_head + 1) % p->n_units;
-			p->fifo_len--;
-			if (evictable(p, u))
-				return u;
+	for (;;) {
+		struct pager *best = NULL;
+		for (struct pager *q = pool->members; q; q = q->next)
+			if (q->fifo_len && (!best || q->fifo[q->fifo_head].seq < best->fifo[best->fifo_head].seq))
+				best = q;
+		if (!best)
+			return 0;
+		uint64_t u = best->fifo[best->fifo_head].unit;
+		best->fifo_head = (best->fifo_head + 1) % best->n_units;
+		best->fifo_len--;
+		if (evictable(best, u)) {
+			*v = (struct victim){ best, u };
+			return 1;
 		}
-		return UINT64_MAX;
 	}
+}
+
+/* The clock, over the members' units one after the other. 0 if nothing can be evicted. */
+static int clock_victim(struct pager_pool *pool, struct victim *v)
+{
+	uint64_t units = 0;
+	for (struct pager *q = pool->members; q; q = q->next)
+		units += q->n_units;
 	/* Two full turns: the first may only clear bits. */
-	for (uint64_t n = 0; n < 2 * p->n_units; n++) {
-		uint64_t u = p->hand;
-		p->hand = (p->hand + 1) % p->n_units;
-		if (!evictable(p, u))
+	for (uint64_t n = 0; n < 2 * units; n++) {
+		struct pager *q = pool->hand;
+		uint64_t u = q->hand;
+		if (++q->hand == q->n_units) {
+			q->hand = 0;
+			pool->hand = q->next ? q->next : pool->members;
+		}
+		if (!evictable(q, u))
 			continue;
 		uint64_t first, span;
-		p->st.clock_scanned++;
-		if (!test_and_clear_accessed(p, u, &first, &span))
-			return u;
-		p->st.clock_referenced++;
+		q->st.clock_scanned++;
+		if (!test_and_clear_accessed(q, u, &first, &span)) {
+			*v = (struct victim){ q, u };
+			return 1;
+		}
+		q->st.clock_referenced++;
 		/* Drop KVM's mappings of the whole guest page, so that its next access walks the
 		 * guest table and sets the bit again. */
-		write_protect(p, first, span, 1);
-		write_protect(p, first, span, 0);
+		write_protect(q, first, span, 1);
+		write_protect(q, first, span, 0);
 	}
-	return UINT64_MAX;
+	return 0;
 }
 
 static void fifo_push(struct pager *p, uint64_t u)
 {
 	if (p->fifo_len < p->n_units)
-		p->fifo[(p->fifo_head + p->fifo_len++) % p->n_units] = u;
+		p->fifo[(p->fifo_head + p->fifo_len++) % p->n_units] = (struct fifo_entry){ u, p->pool->seq++ };
+}
+
+/* Resident units of p change by delta (1 or -1), in p's and the pool's counts. */
+static void resident_add(struct pager *p, int delta)
+{
+	p->resident += (uint64_t)(int64_t)delta;
+	p->pool->resident += (uint64_t)(int64_t)delta * p->cfg.unit;
+	if (p->resident * p->cfg.unit > p->st.resident_peak)
+		p->st.resident_peak = p->resident * p->cfg.unit;
+	if (p->pool->resident > p->pool->resident_peak)
+		p->pool->resident_peak = p->pool->resident;
 }
 
 static void set_present(struct pager *p, uint64_t u, int present)
@@ -247,23 +310,30 @@ static int evict(struct pager *p, uint64_t u)
 	madvise(data, p->cfg.unit, MADV_DONTNEED);
 	write_protect(p, u, 1, 0);
 	p->flags[u] &= ~UNIT_RESIDENT;
-	p->resident--;
+	resident_add(p, -1);
 	if (!dropped)
 		lat_add(&p->lat_out, now_us() - t0);
 	return 0;
 }
 
-/* Evicts until one more unit fits under the limit. */
-static int make_room(struct pager *p)
+/*
+ * Evicts, from any member of p's pool, until `room` more bytes fit under the
+ * pool's limit. A member whose eviction fails has ended (its reason is its
+ * own); p goes on with the others. 0, or -1 after fail(p).
+ */
+static int make_room(struct pager *p, uint64_t room)
 {
-	while (p->resident >= p->limit_units) {
-		uint64_t v = choose_victim(p);
-		if (v == UINT64_MAX) {
-			fail(p, "--mem-limit %lu MiB is too small: every resident unit is pinned",
-			     (unsigned long)(p->cfg.limit >> 20));
+	struct pager_pool *pool = p->pool;
+	while (pool->resident + room > pool->limit) {
+		struct victim v;
+		if (!(pool->fifo ? fifo_victim(pool, &v) : clock_victim(pool, &v))) {
+			fail(p, "%s %lu MiB is too small: every resident unit is pinned",
+			     *pool->name ? "the memory group's limit" : "--mem-limit", (unsigned long)(pool->limit >> 20));
 			return -1;
 		}
-		if (evict(p, v))
+		if (v.p != p)
+			v.p->st.evicted_for_group++;
+		if (evict(v.p, v.u) && v.p == p)
 			return -1;
 	}
 	return 0;
@@ -273,7 +343,7 @@ static int make_room(struct pager *p)
 static int install(struct pager *p, uint64_t u)
 {
 	int from_swap = !p->failed && (p->flags[u] & UNIT_SWAPPED);
-	if (!p->failed && make_room(p))
+	if (!p->failed && make_room(p, p->cfg.unit))
 		from_swap = 0;
 	double t0 = now_us();
 	if (from_swap) {
@@ -316,7 +386,7 @@ static int install(struct pager *p, uint64_t u)
 		wake(p, u);
 	}
 	p->flags[u] |= UNIT_RESIDENT;
-	p->resident++;
+	resident_add(p, 1);
 	fifo_push(p, u);
 	set_present(p, u, 1);
 	if (from_swap)
@@ -371,9 +441,9 @@ static void *handler(void *arg)
 	if (p->cfg.thread_start)
 		p->cfg.thread_start(p->cfg.opaque);
 	for (;;) {
-		pthread_mutex_lock(&p->lock);
+		pthread_mutex_lock(&p->pool->lock);
 		int busy = p->queued > 0, stop = p->stopping;
-		pthread_mutex_unlock(&p->lock);
+		pthread_mutex_unlock(&p->pool->lock);
 		if (stop)
 			break;
 		struct pollfd fds[2] = { { .fd = p->uffd, .events = POLLIN }, { .fd = p->event_fd, .events = POLLIN } };
@@ -385,13 +455,13 @@ static void *handler(void *arg)
 				break;
 		}
 		ssize_t n = (fds[0].revents & POLLIN) ? read(p->uffd, msgs, sizeof(msgs)) : 0;
-		pthread_mutex_lock(&p->lock);
+		pthread_mutex_lock(&p->pool->lock);
 		for (ssize_t i = 0; i < n / (ssize_t)sizeof(msgs[0]); i++)
 			handle_fault(p, &msgs[i]);
 		/* Faults first: prefetch only while no guest access waits. */
 		if (n <= 0)
 			prefetch_one(p);
-		pthread_mutex_unlock(&p->lock);
+		pthread_mutex_unlock(&p->pool->lock);
 	}
 	return NULL;
 }
@@ -404,7 +474,7 @@ static void kick(struct pager *p)
 	}
 }
 
-/* Units that are resident now (the image, the tables the monitor wrote), by mincore(). */
+/* Units that are resident now (the image, the tables the monitor wrote), by mincore(); under the pool's lock. */
 static int find_resident(struct pager *p)
 {
 	uint64_t pages = p->mem->size / PAGE;
@@ -417,7 +487,7 @@ static int find_resident(struct pager *p)
 		uint64_t u = i * PAGE / p->cfg.unit;
 		if ((vec[i] & 1) && !(p->flags[u] & UNIT_RESIDENT)) {
 			p->flags[u] |= UNIT_RESIDENT;
-			p->resident++;
+			resident_add(p, 1);
 			fifo_push(p, u);
 		}
 	}
@@ -445,6 +515,74 @@ static int open_uffd(struct pager *p, char *err, size_t errlen)
 	return 0;
 }
 
+/* p joins its pool (a new one, or its group's) with its limit and what is resident now. */
+static int pool_join(struct pager *p, char *err, size_t errlen)
+{
+	const char *name = p->cfg.group ? p->cfg.group : "";
+	struct pager_pool *pool = NULL;
+	if (strlen(name) >= sizeof(pool->name))
+		return snprintf(err, errlen, "memory group name '%s' is too long", name), -1;
+	pthread_mutex_lock(&pools_lock);
+	for (pool = *name ? pools : NULL; pool && strcmp(pool->name, name); pool = pool->next)
+		;
+	if (pool && pool->fifo != p->cfg.fifo) {
+		pthread_mutex_unlock(&pools_lock);
+		return snprintf(err, errlen, "the members of memory group %s must all use one --pager-victim", name), -1;
+	}
+	if (!pool && (pool = calloc(1, sizeof(*pool)))) {
+		snprintf(pool->name, sizeof(pool->name), "%s", name);
+		pthread_mutex_init(&pool->lock, NULL);
+		pool->fifo = p->cfg.fifo;
+		if (*name) {
+			pool->next = pools;
+			pools = pool;
+		}
+	}
+	if (pool)
+		pool->refs++;
+	pthread_mutex_unlock(&pools_lock);
+	if (!pool)
+		return snprintf(err, errlen, "out of memory"), -1;
+	pthread_mutex_lock(&pool->lock);
+	p->pool = pool;
+	p->next = pool->members;
+	pool->members = p;
+	if (!pool->hand)
+		pool->hand = p;
+	pool->limit += p->cfg.limit;
+	int r = find_resident(p);
+	pthread_mutex_unlock(&pool->lock);
+	return r ? snprintf(err, errlen, "mincore on guest RAM: %s", strerror(errno)), -1 : 0;
+}
+
+/* p leaves its pool, taking its limit and its resident units along; the last member frees it. */
+static void pool_leave(struct pager *p)
+{
+	struct pager_pool *pool = p->pool;
+	pthread_mutex_lock(&pool->lock);
+	for (struct pager **q = &pool->members; *q; q = &(*q)->next)
+		if (*q == p) {
+			*q = p->next;
+			break;
+		}
+	if (pool->hand == p)
+		pool->hand = p->next ? p->next : pool->members;
+	pool->limit -= p->cfg.limit;
+	pool->resident -= p->resident * p->cfg.unit;
+	pthread_mutex_unlock(&pool->lock);
+	pthread_mutex_lock(&pools_lock);
+	if (--pool->refs == 0) {
+		for (struct pager_pool **q = &pools; *q; q = &(*q)->next)
+			if (*q == pool) {
+				*q = pool->next;
+				break;
+			}
+		pthread_mutex_destroy(&pool->lock);
+		free(pool);
+	}
+	pthread_mutex_unlock(&pools_lock);
+}
+
 int pager_start(struct pager **pp, struct guest_mem *m, const struct pager_config *c, char *err,
 		size_t errlen)
 {
@@ -464,18 +602,17 @@ int pager_start(struct pager **pp, struct guest_mem *m, const struct pager_confi
 	p->cfg = *c;
 	p->uffd = p->event_fd = -1;
 	p->swap.fd = -1;
-	pthread_mutex_init(&p->lock, NULL);
 	p->n_units = m->size / c->unit;
-	p->limit_units = c->limit / c->unit;
+	p->balloon_target = c->balloon_target;
 	p->flags = calloc(p->n_units, 1);
 	p->slot = calloc(p->n_units, sizeof(uint32_t));
-	p->fifo = calloc(p->n_units, sizeof(uint64_t));
+	p->fifo = calloc(p->n_units, sizeof(*p->fifo));
 	p->buf = mmap(NULL, c->unit, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (!p->flags || !p->slot || !p->fifo || p->buf == MAP_FAILED) {
 		p->buf = NULL;
 		return snprintf(err, errlen, "out of memory for the pager"), -1;
 	}
-	if (p->limit_units < 2)
+	if (c->limit / c->unit < 2)
 		return snprintf(err, errlen, "--mem-limit must hold at least two %lu KiB units",
 				(unsigned long)(c->unit >> 10)), -1;
 	uint64_t swap_size = c->swap_size ? c->swap_size : m->size;
@@ -486,9 +623,7 @@ int pager_start(struct pager **pp, struct guest_mem *m, const struct pager_confi
 		return snprintf(err, errlen, "eventfd: %s", strerror(errno)), -1;
 	if (open_uffd(p, err, errlen))
 		return -1;
-	if (find_resident(p))
-		return snprintf(err, errlen, "mincore on guest RAM: %s", strerror(errno)), -1;
-	return 0;
+	return pool_join(p, err, errlen);
 }
 
 /* The handler starts with the first pin, once the monitor's own memory is safe from eviction. */
@@ -519,16 +654,14 @@ static int pin_locked(struct pager *p, uint64_t gpa, uint64_t len)
 
 int pager_pin(struct pager *p, uint64_t gpa, uint64_t len)
 {
-	pthread_mutex_lock(&p->lock);
+	pthread_mutex_lock(&p->pool->lock);
 	int r = pin_locked(p, gpa, len);
 	/* Down to the limit before the guest runs (a prefaulted VM starts with all of RAM). */
-	while (r == 0 && p->resident > p->limit_units) {
-		uint64_t v = choose_victim(p);
-		r = v == UINT64_MAX || evict(p, v) ? -1 : 0;
-	}
+	if (r == 0)
+		r = make_room(p, 0);
 	if (r == 0 && start_handler(p))
 		r = -1;
-	pthread_mutex_unlock(&p->lock);
+	pthread_mutex_unlock(&p->pool->lock);
 	return r;
 }
 
@@ -537,12 +670,14 @@ void pager_stop(struct pager *p)
 	if (!p)
 		return;
 	if (p->thread_started) {
-		pthread_mutex_lock(&p->lock);
+		pthread_mutex_lock(&p->pool->lock);
 		p->stopping = 1;
-		pthread_mutex_unlock(&p->lock);
+		pthread_mutex_unlock(&p->pool->lock);
 		kick(p);
 		pthread_join(p->thread, NULL);
 	}
+	if (p->pool)
+		pool_leave(p);
 	if (p->uffd >= 0)
 		close(p->uffd);
 	if (p->event_fd >= 0)
@@ -553,16 +688,15 @@ void pager_stop(struct pager *p)
 	free(p->flags);
 	free(p->slot);
 	free(p->fifo);
-	pthread_mutex_destroy(&p->lock);
 	free(p);
 }
 
-int pager_register_table(struct pager *p, uint64_t gpa, uint64_t balloon_target, char *err, size_t errlen)
+int pager_register_table(struct pager *p, uint64_t gpa, char *err, size_t errlen)
 {
 	uint64_t pages = p->mem->size / PAGE;
 	uint64_t len = sizeof(struct beyond_pagestate_header) + pages;
 	int r = -1;
-	pthread_mutex_lock(&p->lock);
+	pthread_mutex_lock(&p->pool->lock);
 	if (p->states)
 		snprintf(err, errlen, "a page-state table is registered already");
 	else if (gpa % PAGE || !range_inside(gpa, len, p->mem->size))
@@ -581,12 +715,12 @@ int pager_register_table(struct pager *p, uint64_t gpa, uint64_t balloon_target,
 		} else {
 			p->header = h;
 			p->states = h->state;
-			__atomic_store_n(&h->balloon_target, balloon_target, __ATOMIC_RELEASE);
+			__atomic_store_n(&h->balloon_target, p->balloon_target, __ATOMIC_RELEASE);
 			for (uint64_t u = 0; u < p->n_units; u++)
 				set_present(p, u, (p->flags[u] & UNIT_RESIDENT) != 0);
 		}
 	}
-	pthread_mutex_unlock(&p->lock);
+	pthread_mutex_unlock(&p->pool->lock);
 	return r;
 }
 
@@ -596,13 +730,13 @@ void pager_prefetch(struct pager *p, uint64_t gpa, uint64_t len)
 		return;
 	if (len > p->mem->size - gpa)
 		len = p->mem->size - gpa;
-	pthread_mutex_lock(&p->lock);
+	pthread_mutex_lock(&p->pool->lock);
 	if (p->queued < PREFETCH_QUEUE) {
 		p->queue[p->queued].first = gpa / p->cfg.unit;
 		p->queue[p->queued].end = (gpa + len - 1) / p->cfg.unit + 1;
 		p->queued++;
 	}
-	pthread_mutex_unlock(&p->lock);
+	pthread_mutex_unlock(&p->pool->lock);
 	kick(p);
 }
 
@@ -615,10 +749,10 @@ int pager_balloon(struct pager *p, unsigned op, uint64_t gpa, uint64_t len, char
 	if (op != BEYOND_BALLOON_INFLATE && op != BEYOND_BALLOON_DEFLATE)
 		return snprintf(err, errlen, "balloon operation %u", op), -1;
 	uint64_t first = gpa / p->cfg.unit, end = (gpa + len) / p->cfg.unit;
-	pthread_mutex_lock(&p->lock);
+	pthread_mutex_lock(&p->pool->lock);
 	for (uint64_t u = first; u < end; u++)
 		if (p->flags[u] & UNIT_PINNED) {
-			pthread_mutex_unlock(&p->lock);
+			pthread_mutex_unlock(&p->pool->lock);
 			return snprintf(err, errlen, "balloon range covers monitor-owned memory at %#lx",
 					(unsigned long)(u * p->cfg.unit)), -1;
 		}
@@ -627,7 +761,7 @@ int pager_balloon(struct pager *p, unsigned op, uint64_t gpa, uint64_t len, char
 		madvise(p->mem->base + gpa, len, MADV_DONTNEED);
 		for (uint64_t u = first; u < end; u++) {
 			if (p->flags[u] & UNIT_RESIDENT)
-				p->resident--;
+				resident_add(p, -1);
 			if (p->flags[u] & UNIT_SWAPPED)
 				swap_slot_free(&p->swap, p->slot[u]);
 			if (!(p->flags[u] & UNIT_BALLOONED))
@@ -644,14 +778,29 @@ int pager_balloon(struct pager *p, unsigned op, uint64_t gpa, uint64_t len, char
 	}
 	if (p->header)
 		__atomic_store_n(&p->header->balloon_size, p->ballooned * p->cfg.unit, __ATOMIC_RELEASE);
-	pthread_mutex_unlock(&p->lock);
+	pthread_mutex_unlock(&p->pool->lock);
 	return 0;
+}
+
+void pager_set_balloon_target(struct pager *p, uint64_t bytes)
+{
+	pthread_mutex_lock(&p->pool->lock);
+	p->balloon_target = bytes;
+	if (p->header)
+		__atomic_store_n(&p->header->balloon_target, bytes, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&p->pool->lock);
 }
 
 void pager_get_stats(struct pager *p, struct pager_stats *s)
 {
-	pthread_mutex_lock(&p->lock);
+	pthread_mutex_lock(&p->pool->lock);
 	*s = p->st;
+	if (*p->pool->name) {
+		s->group_limit = p->pool->limit;
+		s->group_resident = p->pool->resident;
+		s->group_resident_peak = p->pool->resident_peak;
+	}
+	s->balloon_target = p->balloon_target;
 	s->limit = p->cfg.limit;
 	s->unit = p->cfg.unit;
 	s->resident = p->resident * p->cfg.unit;
@@ -661,5 +810,5 @@ void pager_get_stats(struct pager *p, struct pager_stats *s)
 	s->swap_size = (uint64_t)p->swap.slots * p->cfg.unit;
 	lat_summary(&p->lat_in, &s->in_median_us, &s->in_p99_us);
 	lat_summary(&p->lat_out, &s->out_median_us, &s->out_p99_us);
-	pthread_mutex_unlock(&p->lock);
+	pthread_mutex_unlock(&p->pool->lock);
 }

@@ -19,6 +19,12 @@
  * unit's host mappings invalidated (write-protect on and off, which makes KVM
  * drop its shadow entries), so the next guest access walks the table and
  * sets it again. `fifo` chooses by install order instead, for comparison.
+ *
+ * Memory groups: pagers started with the same `group` name (VMs of one
+ * process) share one resident limit, the sum of their own limits. A fault
+ * in one member may evict another member's units: the clock turns over the
+ * members' units one member after the other (fifo: the oldest install of
+ * any member). The members share one lock, so their handlers take turns.
  */
 #ifndef BEYOND_PAGER_H
 #define BEYOND_PAGER_H
@@ -35,6 +41,8 @@ struct pager_config {
 	const char *swap_path;       /* directory or new file; NULL: $TMPDIR or /var/tmp */
 	uint64_t swap_size;          /* bytes; 0 means the size of RAM */
 	int swap_keep;               /* leave the swap file behind */
+	const char *group;           /* memory group name (shares the limits of its members), or NULL */
+	uint64_t balloon_target;     /* bytes the guest is asked to give back, from the start */
 	uint64_t cr3;                /* the guest's page tables (accessed bits) */
 	/* Called once, from the handler thread, when the pager cannot go on (swap full, I/O error). */
 	void (*fail)(void *opaque, const char *reason);
@@ -45,6 +53,9 @@ struct pager_config {
 
 struct pager_stats {
 	uint64_t limit, unit, resident, pinned, ballooned; /* bytes */
+	uint64_t resident_peak, balloon_target;            /* bytes */
+	uint64_t group_limit, group_resident, group_resident_peak; /* bytes; 0 outside a memory group */
+	uint64_t evicted_for_group;  /* units of this VM evicted to make room for another member */
 	uint64_t swapped, swap_size;                       /* bytes in the swap area, its capacity */
 	uint64_t faults;             /* missing faults resolved */
 	uint64_t zero_fills;         /* units installed as zeros (never written, dropped, ballooned) */
@@ -66,11 +77,10 @@ void pager_stop(struct pager *p);
 
 /* Never evict [gpa, gpa + len) (monitor-owned tables); brings it in if needed. 0 or -1. */
 int pager_pin(struct pager *p, uint64_t gpa, uint64_t len);
-/*
- * The guest's page-state table (abi.h) at gpa; it is pinned. `balloon_target`
- * goes into its header. 0, or -1 with a reason.
- */
-int pager_register_table(struct pager *p, uint64_t gpa, uint64_t balloon_target, char *err, size_t errlen);
+/* The guest's page-state table (abi.h) at gpa; it is pinned. 0, or -1 with a reason. */
+int pager_register_table(struct pager *p, uint64_t gpa, char *err, size_t errlen);
+/* The balloon target in the table's header (now, or once the guest registers the table). */
+void pager_set_balloon_target(struct pager *p, uint64_t bytes);
 /* Queues [gpa, gpa + len) to be read in by the handler (clipped to RAM). */
 void pager_prefetch(struct pager *p, uint64_t gpa, uint64_t len);
 /* BEYOND_BALLOON_INFLATE / DEFLATE of whole 2 MiB blocks; 0 or -1 with a reason. */

@@ -1,11 +1,11 @@
-/* guest: swap workloads (swap WORKLOAD SIZE PASSES), cooperating with the pager; reports records */
+/* guest: swap workloads (swap WORKLOAD SIZE PASSES [prefetch]), cooperating with the pager; reports records */
 #include "guest-runtime/beyond.h"
 #include "guest-runtime/pager.h"
 #include "guest-runtime/workloads/swap.h"
 
 static uint64_t now(void) { return rdtsc(); }
 
-static const struct swap_ops ops = {
+static struct swap_ops ops = {
 	.alloc = page_alloc, .free = page_free, .make_volatile = make_volatile, .make_stable = make_stable,
 	.now = now,
 };
@@ -13,10 +13,12 @@ static const struct swap_ops ops = {
 int main(int argc, char **argv)
 {
 	const char *end;
-	if (argc != 4) {
-		printf("usage: swap sweep|churn|cache|zero|hotcold SIZE PASSES\n");
+	if (argc != 4 && !(argc == 5 && !strcmp(argv[4], "prefetch"))) {
+		printf("usage: swap sweep|churn|cache|zero|hotcold SIZE PASSES [prefetch]\n");
 		return 2;
 	}
+	if (argc == 5)
+		ops.prefetch = prefetch;
 	struct swap_plan plan = { .workload = swap_workload_parse(argv[1]), .ops = &ops };
 	plan.bytes = strtou64(argv[2], &end) & ~4095ull;
 	plan.passes = (unsigned)strtou64(argv[3], 0);

@@ -5,6 +5,7 @@
 #define WORDS (PAGE / 8)
 #define CHURN_BUF (8ull << 20)
 #define CACHE_BLOCK (64u << 10)
+#define AHEAD (2ull << 20)
 
 static const char *const names[SWAP_WORKLOADS] = { "sweep", "churn", "cache", "zero", "hotcold" };
 
@@ -56,7 +57,9 @@ static void sweep(const struct swap_plan *p, uint8_t *base, struct beyond_swap_r
 	uint64_t pages = p->bytes / PAGE;
 	for (unsigned pass = 0; pass <= p->passes; pass++)
 		for (uint64_t i = 0; i < pages; i++) {
-			uint64_t *w = (uint64_t *)(base + i * PAGE);
+			uint64_t *w = (uint64_t *)(base + i * PAGE), next = (i * PAGE / AHEAD + 1) * AHEAD;
+			if (p->ops->prefetch && pass > 0 && i * PAGE % AHEAD == 0 && next < p->bytes)
+				p->ops->prefetch(base + next, p->bytes - next < AHEAD ? p->bytes - next : AHEAD);
 			int zeros = i % 8 == 7;
 			if (pass > 0 && !check(w, WORDS, i, pass - 1, zeros, &r->checksum))
 				r->errors++;

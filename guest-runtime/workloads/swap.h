@@ -5,7 +5,8 @@
  *
  *   sweep    every page written with a pattern of (page, pass), then each
  *            pass checks the last pass's pattern and writes a new one; one
- *            page in 8 is all zero. Checks every byte of `bytes`.
+ *            page in 8 is all zero. Checks every byte of `bytes`. With
+ *            ops->prefetch it asks for the next 2 MiB while on this one.
  *   churn    allocates, dirties and frees 8 MiB buffers (two live at a
  *            time), so most of RAM is free at any moment
  *   cache    64 KiB blocks that can be rebuilt from their number, volatile
@@ -25,6 +26,7 @@ struct swap_ops {
 	void (*free)(void *p, uint64_t bytes);
 	void (*make_volatile)(void *p, uint64_t len);
 	uint64_t (*make_stable)(void *p, uint64_t len); /* pages lost */
+	void (*prefetch)(const void *p, uint64_t len);  /* NULL: none (sweep asks for the next 2 MiB ahead) */
 	uint64_t (*now)(void);                          /* a cycle counter */
 };
 

@@ -22,6 +22,7 @@ int read_file(const char *path, uint8_t **data, size_t *size, char *err, size_t 
 /* The commands (hv/cli/main.c holds their table). */
 int cmd_run(int argc, char **argv);
 int cmd_stat(int argc, char **argv);
+int cmd_balloon(int argc, char **argv);
 
 /* `beyond run --control PATH`: a socket (owner only) answering `beyond stat` with every VM's stats (stat.c). */
 struct vm;

@@ -23,6 +23,7 @@ static const struct command {
 } commands[] = {
 	{ "run", "[OPTIONS] GUEST [ARGS...]", "run a guest (beyond run --help)", cmd_run },
 	{ "stat", "PATH [--json]", "stats of a running beyond run --control PATH", cmd_stat },
+	{ "balloon", "PATH VM SIZE", "ask a running VM (--control PATH) to give back SIZE", cmd_balloon },
 	{ "guests", "", "list the built-in guests", cmd_guests },
 	{ "bench", "SUITE [OPTIONS]", "run a benchmark (beyond bench --help)", bench_main },
 	{ "blk", "SUBCOMMAND ...", "manage deduplicated disks (beyond blk --help)", blk_cli_main },

@@ -1,8 +1,11 @@
 /*
  * The control socket: `beyond run --control PATH` listens on a Unix socket
- * only its owner may use (mode 0600); `beyond stat PATH [--json]` sends one
- * request line ("text" or "json") and prints the answer: every VM's
- * counters as `--stats` / `--stats-json` print them at the end, taken now.
+ * only its owner may use (mode 0600); a client sends one request line and
+ * prints the answer. `beyond stat PATH [--json]` sends "text" or "json":
+ * every VM's counters as `--stats` / `--stats-json` print them at the end,
+ * taken now. `beyond balloon PATH VM SIZE` sends "balloon VM SIZE": the
+ * pager asks that VM's guest to give back SIZE (answer "ok ..." or
+ * "error: ...").
  */
 #include <errno.h>
 #include <pthread.h>
@@ -15,6 +18,7 @@
 #include <unistd.h>
 #include "hv/cli/cli.h"
 #include "hv/error.h"
+#include "hv/pager.h"
 #include "hv/stats.h"
 #include "hv/vm.h"
 
@@ -35,16 +39,39 @@ static int socket_address(const char *path, struct sockaddr_un *a, char *err, si
 	return 0;
 }
 
+/* "balloon VM SIZE": one line of answer. */
+static void answer_balloon(struct control *c, char *req, FILE *f)
+{
+	char *save, *name = strtok_r(req + 8, " \n", &save), *size = strtok_r(NULL, " \n", &save);
+	char err[256];
+	uint64_t bytes;
+	if (!name || !size || strtok_r(NULL, " \n", &save) || parse_size(size, &bytes)) {
+		fprintf(f, "error: the request is balloon VM SIZE\n");
+		return;
+	}
+	for (unsigned i = 0; i < c->n; i++)
+		if (strcmp(c->vms[i]->cfg.name, name) == 0) {
+			if (pager_vm_balloon(c->vms[i], bytes, err, sizeof(err)))
+				fprintf(f, "error: %s\n", err);
+			else
+				fprintf(f, "ok: VM %s balloon target %lu MiB\n", name, (unsigned long)(bytes >> 20));
+			return;
+		}
+	fprintf(f, "error: no VM named '%s'\n", name);
+}
+
 static void answer(struct control *c, int fd)
 {
-	char req[16] = "";
+	char req[128] = "";
 	ssize_t r = read(fd, req, sizeof(req) - 1);
 	FILE *f = fdopen(fd, "w");
 	if (!f) {
 		close(fd);
 		return;
 	}
-	if (r > 0 && strncmp(req, "json", 4) == 0) {
+	if (r > 0 && strncmp(req, "balloon ", 8) == 0) {
+		answer_balloon(c, req, f);
+	} else if (r > 0 && strncmp(req, "json", 4) == 0) {
 		struct json j;
 		json_start(&j, f);
 		json_object(&j, NULL, 1);
@@ -119,6 +146,34 @@ void control_stop(struct control *c)
 	free(c);
 }
 
+/* Sends one request line to the monitor at path and copies the answer to stdout; 0 or a setup error. */
+static int control_call(const char *path, const char *req, char *first, size_t first_len)
+{
+	struct sockaddr_un a;
+	char err[256], buf[4096];
+	size_t got = 0;
+	if (socket_address(path, &a, err, sizeof(err)))
+		return setup_error("%s", err);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		return setup_error("cannot reach a monitor at %s: %s", path, strerror(e));
+	}
+	ssize_t n = write(fd, req, strlen(req));
+	while (n > 0 && (n = read(fd, buf, sizeof(buf))) > 0) {
+		for (; got + 1 < first_len && got < (size_t)n; got++)
+			first[got] = buf[got];
+		if (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n)
+			break;
+	}
+	if (first_len)
+		first[got] = 0;
+	close(fd);
+	return n < 0 ? setup_error("reading from %s: %s", path, strerror(errno)) : 0;
+}
+
 static const char stat_usage[] = "usage: beyond stat PATH [--json]   (PATH: a running beyond run --control PATH)\n";
 
 int cmd_stat(int argc, char **argv)
@@ -126,22 +181,26 @@ int cmd_stat(int argc, char **argv)
 	int json = argc == 3 && strcmp(argv[2], "--json") == 0;
 	if (argc < 2 || argc > 3 || (argc == 3 && !json) || argv[1][0] == '-')
 		return usage_error(stat_usage, argc > 1 && strcmp(argv[1], "--help") == 0 ? NULL : "stat: name the socket");
-	struct sockaddr_un a;
-	char err[256], buf[4096];
-	if (socket_address(argv[1], &a, err, sizeof(err)))
-		return setup_error("%s", err);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
-		int e = errno;
-		if (fd >= 0)
-			close(fd);
-		return setup_error("cannot reach a monitor at %s: %s", argv[1], strerror(e));
-	}
-	const char *req = json ? "json\n" : "text\n";
-	ssize_t n = write(fd, req, strlen(req));
-	while (n > 0 && (n = read(fd, buf, sizeof(buf))) > 0)
-		if (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n)
-			break;
-	close(fd);
-	return n < 0 ? setup_error("reading from %s: %s", argv[1], strerror(errno)) : 0;
+	return control_call(argv[1], json ? "json\n" : "text\n", NULL, 0);
+}
+
+static const char balloon_usage[] =
+	"usage: beyond balloon PATH VM SIZE   (PATH: a running beyond run --control PATH)\n"
+	"Asks VM's guest to give back SIZE bytes in 2 MiB blocks (0 takes them all back). The\n"
+	"guest runtime follows the target when it polls (balloon_poll); beyond stat shows it.\n";
+
+int cmd_balloon(int argc, char **argv)
+{
+	uint64_t size;
+	char req[128], first[8];
+	if (argc != 4 || argv[1][0] == '-')
+		return usage_error(balloon_usage, argc > 1 && strcmp(argv[1], "--help") == 0 ? NULL
+			: "balloon: name the socket, the VM and the size");
+	if (parse_size(argv[3], &size))
+		return usage_error(balloon_usage, "balloon: bad size '%s'", argv[3]);
+	if (strlen(argv[2]) > 63 || strpbrk(argv[2], " \t\n"))
+		return usage_error(balloon_usage, "balloon: bad VM name '%s'", argv[2]);
+	snprintf(req, sizeof(req), "balloon %s %lu\n", argv[2], (unsigned long)size);
+	int r = control_call(argv[1], req, first, sizeof(first));
+	return r ? r : strncmp(first, "ok", 2) == 0 ? 0 : STATUS_SETUP_ERROR;
 }

@@ -3,7 +3,7 @@
  * unit (the swap guest's sweep checks every byte of 48 MiB against its
  * pattern), zero/unused/volatile pages cost no swap writes, the discard race
  * (the cache workload's make_stable/make_volatile against the host's
- * discards), a lying guest, a full swap area, the balloon.
+ * discards), a lying guest, a full swap area, the balloon, prefetch.
  */
 #include <criterion/criterion.h>
 #include <fcntl.h>
@@ -172,4 +172,55 @@ Test(pager, no_limit_no_pager)
 	struct run x = run_guest("swap", "sweep", "1", PT_2M, HOST_THP, NULL, 0);
 	cr_assert_eq(x.status, 0, "%s", x.reason);
 	cr_expect(!x.has_pager);
+}
+
+/*
+ * PREFETCH: the `prefetch` guest reads back two evicted 4 MiB halves of a
+ * buffer, the second after asking for it ahead of use. The test reads the
+ * pager's fault count between the guest's phases (staged).
+ */
+static void step(struct vm *vm, struct beyond_hc_sync *s, uint64_t stage, struct pager_stats *st)
+{
+	cr_assert_eq(vcpu_run_until_sync(&vm->vcpus[0], s), 0, "ended before stage %lu: %s",
+		     (unsigned long)stage, vm->reason);
+	cr_assert_eq(s->stage, stage);
+	cr_assert_eq(pager_vm_stats(vm, st), 0);
+}
+
+Test(pager, prefetch_brings_pages_back_before_use)
+{
+	static const struct vm_option o[] = { { "mem-limit", "16M" }, { "swap-unit", "4k" } };
+	const uint64_t half_pages = (4ull << 20) / 4096;
+	int console = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	struct vm_config cfg = kvm_test_config("prefetch", NULL, 1, console);
+	cfg.options = o;
+	cfg.n_options = N(o);
+	struct vm vm;
+	char err[512];
+	cr_assert_eq(vm_create(&vm, &kvm_test_host, &cfg, err, sizeof(err)), 0, "%s", err);
+	struct beyond_hc_sync s;
+	struct pager_stats st[5];
+	step(&vm, &s, 1, &st[1]);
+	cr_expect_gt(s.arg[0], half_pages * 3 / 2, "only %lu of the buffer's pages were evicted", (unsigned long)s.arg[0]);
+	step(&vm, &s, 2, &st[2]);
+	uint64_t cold_absent = s.arg[0], cold_faults = st[2].faults - st[1].faults;
+	cr_expect_eq(s.arg[1], 0, "first half: %lu words wrong", (unsigned long)s.arg[1]);
+	step(&vm, &s, 3, &st[3]);
+	cr_expect_gt(s.arg[0], half_pages * 3 / 4, "the second half was not evicted before the prefetch");
+	cr_expect_gt(st[3].prefetched, st[2].prefetched + half_pages / 2);
+	step(&vm, &s, 4, &st[4]);
+	uint64_t warm_absent = s.arg[0], warm_faults = st[4].faults - st[3].faults;
+	cr_expect_eq(s.arg[1], 0, "second half: %lu words wrong", (unsigned long)s.arg[1]);
+	cr_log_info("prefetch: without %lu faults (%lu pages absent when used), with %lu faults (%lu absent)",
+		    (unsigned long)cold_faults, (unsigned long)cold_absent, (unsigned long)warm_faults,
+		    (unsigned long)warm_absent);
+	cr_expect_gt(cold_faults, half_pages * 3 / 4, "reading the evicted half without prefetch: %lu faults",
+		     (unsigned long)cold_faults);
+	cr_expect_lt(warm_faults * 10, cold_faults, "prefetch saved too few faults: %lu against %lu",
+		     (unsigned long)warm_faults, (unsigned long)cold_faults);
+	cr_expect_lt(warm_absent * 10, cold_absent);
+	cr_expect_eq(vcpu_run_until_sync(&vm.vcpus[0], &s), -1, "a fifth stage");
+	cr_expect_eq(vm.status, 0, "%s", vm.reason);
+	vm_destroy(&vm);
+	close(console);
 }

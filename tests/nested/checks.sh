@@ -1,7 +1,8 @@
 # In-guest checks for one kvm_amd mode (POSIX sh, sourced after report.sh):
 #   run_checks LABEL [MMU]   (LABEL npt or shadow; MMU defaults to LABEL)
 # Drives the static beyond binary through every built-in guest, the hostile
-# test-only guests (image files in $TG) and the TLB benchmark's MMU detection.
+# test-only guests (image files in $TG), the pager (a swap round trip) and the
+# TLB benchmark's MMU detection.
 # Timings are never checked: under TCG they mean nothing.
 B=${BEYOND_BIN:-/bin/beyond}
 TG=${BEYOND_TEST_GUESTS:-/guests}
@@ -95,6 +96,21 @@ run_checks() {
 		check_abnormal "$mode/badcall-$how" hypercall run --mem 64M $TG/badcall.elf $how
 	done
 	check_abnormal "$mode/badcall-port" port run --mem 64M $TG/badcall.elf port
+
+	# The pager under this MMU: guest RAM on userfaultfd, evicted and read back
+	# (the sweep checks every byte of each pass: a checksum per page), in 4K and
+	# 2M units. Swap-in latency is reported, never checked.
+	for unit in 4k:6M 2m:8M; do
+		limit=${unit#*:} unit=${unit%:*}
+		brun run --mem 32M --mem-limit $limit --swap-unit $unit --swap ${TMPDIR:-/tmp} --stats swap sweep 8M 2
+		ins=$(sed -n 's/^ *swap_ins: //p' $E)
+		if [ $st -eq 0 ] && [ "${ins:-0}" -gt 0 ]; then
+			r_pass "$mode/pager-sweep-$unit"
+			r_info "$mode: pager $unit units: $ins swap-ins, $(sed -n 's/^ *faults: //p' $E) faults, swap-in median $(sed -n 's/^ *swap_in_median_us: //p' $E) us, p99 $(sed -n 's/^ *swap_in_p99_us: //p' $E) us"
+		else
+			r_fail "$mode/pager-sweep-$unit" "wanted exit 0 and swap-ins > 0 (got ${ins:-none}); $(why)"
+		fi
+	done
 
 	# The benchmark must see which MMU this KVM uses; its numbers are ignored.
 	json=${TMPDIR:-/tmp}/tlb-$mode.json
