@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 #include "hv/seccomp.h"
 
@@ -36,6 +37,8 @@ static const char *const class_names[SECCOMP_CLASSES] = {
 
 /* The only ioctls a vCPU thread makes: run, and read registers for a crash report. */
 static const uint32_t vcpu_ioctls[] = { KVM_RUN, KVM_GET_REGS, KVM_GET_SREGS };
+/* musl's fdopen() asks whether the descriptor is a terminal (the control socket's answers). */
+static const uint32_t tty_ioctls[] = { TIOCGWINSZ };
 
 /*
  * The allowlists: a row names a system call and the classes that may make
@@ -64,6 +67,7 @@ static const struct rule {
 	R(mprotect, C(MAIN) | C(NBD)),	/* thread stacks' guard pages */
 	R(clone, C(MAIN) | C(NBD)),
 	R(sched_setaffinity, C(MAIN) | C(VCPU)),	/* the scheduler's gate pins vCPU threads to their CPU */
+	R(sched_setscheduler, C(MAIN) | C(VCPU)),	/* --rt: real-time vCPU threads */
 	R(clone3, C(MAIN) | C(NBD)),
 	R(set_robust_list, C(MAIN) | C(NBD)),
 	R(rseq, C(MAIN) | C(NBD)),
@@ -110,18 +114,20 @@ static const struct rule {
 	R(fcntl, C(MAIN) | C(NBD)),
 	/* KVM and userfaultfd. */
 	{ SYS_ioctl, C(VCPU), 1, vcpu_ioctls, sizeof(vcpu_ioctls) / sizeof(vcpu_ioctls[0]) },
+	{ SYS_ioctl, C(NBD), 1, tty_ioctls, sizeof(tty_ioctls) / sizeof(tty_ioctls[0]) },
 	R(ioctl, C(MAIN) | C(IO) | C(PAGER)),
 	/* Event loops. */
-	R(poll, C(IO) | C(PAGER) | C(NBD)),
-	R(ppoll, C(IO) | C(PAGER) | C(NBD)),
+	R(poll, C(MAIN) | C(IO) | C(PAGER) | C(NBD)),	/* main: the console of several VMs */
+	R(ppoll, C(MAIN) | C(IO) | C(PAGER) | C(NBD)),
 	R(epoll_wait, C(IO) | C(PAGER)),
 	R(epoll_pwait, C(IO) | C(PAGER)),
 	/* NBD: sockets that exist; no socket(), connect() or bind(). */
+	R(accept, C(NBD)),
 	R(accept4, C(NBD)),
 	R(recvfrom, C(NBD)),
 	R(sendmsg, C(NBD)),
 	R(setsockopt, C(NBD)),
-	R(shutdown, C(NBD)),
+	R(shutdown, C(MAIN) | C(NBD)),	/* main: ends the control socket's accept() */
 #ifdef __GLIBC__
 	/* The gcc + glibc test build (musl, which ships, needs neither): glibc's
 	 * first pthread_create installs its cancellation signal's handler, and

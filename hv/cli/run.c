@@ -11,6 +11,7 @@
 #include "hv/cli/config.h"
 #include "hv/guests.h"
 #include "hv/sched/sched.h"
+#include "hv/seccomp.h"
 #include "hv/stats.h"
 #include "hv/vm.h"
 #include "mm/pagetable.h"
@@ -371,6 +372,8 @@ static void put_line(const char *name, const char *s, size_t len)
 static void *console_thread(void *arg)
 {
 	struct console_mux *m = arg;
+	if (m->vms[0].cfg.seccomp && seccomp_enter(SECCOMP_MAIN))
+		fprintf(stderr, "beyond: console: cannot arm seccomp: %s\n", strerror(errno));
 	struct pollfd pfd[CONFIG_MAX_SECTIONS];
 	char (*buf)[BEYOND_CONSOLE_MAX] = calloc(m->n, sizeof(*buf)); /* too large for a thread's stack */
 	size_t have[CONFIG_MAX_SECTIONS] = { 0 };

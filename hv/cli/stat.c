@@ -17,6 +17,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 #include "hv/cli/cli.h"
+#include "hv/seccomp.h"
 #include "hv/error.h"
 #include "hv/pager.h"
 #include "hv/stats.h"
@@ -98,6 +99,9 @@ static void *control_thread(void *arg)
 {
 	struct control *c = arg;
 	int fd;
+	/* A socket server, as blk serve's threads: their filter fits it. */
+	if (c->n > 0 && c->vms[0]->cfg.seccomp && seccomp_enter(SECCOMP_NBD))
+		fprintf(stderr, "beyond: control: cannot arm seccomp: %s\n", strerror(errno));
 	/* control_stop() shuts the socket down, which ends accept(). */
 	while ((fd = accept4(c->fd, NULL, NULL, SOCK_CLOEXEC)) >= 0 || errno == EINTR || errno == ECONNABORTED)
 		if (fd >= 0)

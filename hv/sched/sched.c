@@ -13,6 +13,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 #include "hv/error.h"
+#include "hv/seccomp.h"
 #include "hv/sched/sched_impl.h"
 #include "hv/vcpu.h"
 
@@ -516,6 +517,8 @@ static void *sched_thread(void *arg)
 	struct sched_param prio = { .sched_priority = 2 };
 	/* Slices must start on time even when every CPU runs vCPUs; as root we may ask for that. */
 	pthread_setschedparam(pthread_self(), SCHED_FIFO, &prio);
+	if (s->seccomp && seccomp_enter(SECCOMP_MAIN))
+		fprintf(stderr, "beyond: scheduler: cannot arm seccomp: %s\n", strerror(errno));
 	uint64_t last = sched_now(), used[SCHED_MAX_VMS];
 	s->state.period_start = last;
 	struct sched_plan plan;
@@ -585,12 +588,16 @@ int sched_run(struct sched *s, struct vm **vms, unsigned n)
 			vm_end(vms[i], VM_STATUS_ABNORMAL, "out of memory");
 		return 0;
 	}
+	s->seccomp = n > 0 && vms[0]->cfg.seccomp;
 	int have_thread = pthread_create(&s->thread, NULL, sched_thread, s) == 0;
 	for (; have_thread && started < n; started++) {
 		r[started] = (struct vm_runner){ .s = s, .vm = vms[started], .lock = &lock, .ended = &ended };
 		if (pthread_create(&r[started].thread, NULL, vm_thread, &r[started]) != 0)
 			break;
 	}
+	/* The run's own thread only waits, reports and tears down from here on. */
+	if (s->seccomp && seccomp_enter(SECCOMP_MAIN))
+		fprintf(stderr, "beyond: cannot arm seccomp: %s\n", strerror(errno));
 	for (unsigned i = started; i < n; i++)
 		vm_end(vms[i], VM_STATUS_ABNORMAL, "cannot start a thread for it");
 	for (unsigned i = 0; i < started; i++)

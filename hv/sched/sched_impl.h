@@ -53,6 +53,7 @@ struct sched {
 	int wake_fd;                 /* eventfd: a VM's demand changed or it ended */
 	int left_fd;                 /* eventfd: a stopped vCPU left KVM_RUN (gang hand-off) */
 	int stop;
+	int seccomp;                 /* the scheduler and the run's own threads arm their filters */
 	pthread_t thread;
 	uint64_t late_handoffs;      /* gang: slices started before every stopped vCPU had left */
 	struct sched_event *trace;   /* sched_trace_start(): events, first trace_cap of them kept */
