@@ -20,7 +20,7 @@ run_pass() {
 		[ -x "$crit" ] || continue
 		name=$(basename "$crit" .crit)
 		echo "== $name (criterion)"
-		ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:detect_leaks=1} "$crit" --jobs 2 2>&1 | tee "$BEYOND_RESULTS/$name.log" | grep -E 'FAIL|Synthesis|warning|error|Sanitizer|runtime error'
+		ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:detect_leaks=1} LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0 "$crit" --jobs 2 2>&1 | tee "$BEYOND_RESULTS/$name.log" | grep -E 'FAIL|Synthesis|warning|error|Sanitizer|runtime error'
 		line=$(grep 'Synthesis' "$BEYOND_RESULTS/$name.log" | tail -n 1)
 		tested=$(sed -n 's/.*Tested: \([0-9]*\).*/\1/p' <<<"$line")
 		passing=$(sed -n 's/.*Passing: \([0-9]*\).*/\1/p' <<<"$line")

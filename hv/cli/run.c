@@ -233,6 +233,14 @@ static int vm_option_code(const struct option *opts, const char *key, int *takes
 	return 0;
 }
 
+static int is_core_option(const char *key)
+{
+	for (size_t i = 0; i < N_CORE_OPTS; i++)
+		if (strcmp(core_opts[i].name, key) == 0)
+			return 1;
+	return 0;
+}
+
 static int vm_section(const struct config_section *s, const struct option *opts, struct run_vm *r,
 		      char *err, size_t errlen)
 {
@@ -257,7 +265,7 @@ static int vm_section(const struct config_section *s, const struct option *opts,
 		}
 		if (!c)
 			return snprintf(err, errlen, "%u: '%s' is not a per-VM option of beyond run%s", e->line, e->key,
-					vm_option_code(core_opts, e->key, &takes_value) || strcmp(e->key, "name") == 0
+					is_core_option(e->key) || strcmp(e->key, "name") == 0
 					? "" : " (beyond run --help lists them)"), -1;
 		if (takes_value != (e->value != NULL))
 			return snprintf(err, errlen, "%u: %s %s", e->line, e->key,
