@@ -51,7 +51,8 @@ struct vm_config {
 	int pin;                     /* pin vCPU i to host CPU pin_cpu + i */
 	int seccomp;                 /* arm the per-thread syscall filters (hv/seccomp.h) */
 	int pin_cpu;
-	/* Receives the guest's result records (BEYOND_HC_RESULT); may be NULL. */
+	/* Receives the guest's result records (BEYOND_HC_RESULT) on the reporting vCPU's
+	 * thread, so concurrently for a VM of several vCPUs; may be NULL. */
 	void (*on_result)(void *opaque, uint32_t type, const void *rec, uint32_t len);
 	void *opaque;
 	const struct vm_option *options; /* module options, in command-line order */
