@@ -244,9 +244,17 @@ void *hugetlb_pool_map(enum host_pages p, uint64_t size)
 	int flags = MAP_PRIVATE | MAP_ANONYMOUS | host_backing(p)->mmap_flags;
 	int fd = lock_pools(); /* -1 when not root: map what is free, grow nothing */
 	void *a = mmap(NULL, size, PROT_READ | PROT_WRITE, flags, -1, 0);
-	/* Again after growing, or when another monitor unmapped (no lock needed for that) meanwhile. */
-	if (a == MAP_FAILED && fd >= 0 && grow(p, size) == 0)
-		a = mmap(NULL, size, PROT_READ | PROT_WRITE, flags, -1, 0);
+	/*
+	 * Again after growing, or when another monitor unmapped (no lock needed
+	 * for that) meanwhile. The pool's counters can lag a monitor that is
+	 * exiting (seen about once in 300 concurrent runs), so a few rounds.
+	 */
+	for (int round = 0; a == MAP_FAILED && fd >= 0 && round < 4; round++) {
+		if (round > 0)
+			usleep(10000);
+		if (grow(p, size) == 0)
+			a = mmap(NULL, size, PROT_READ | PROT_WRITE, flags, -1, 0);
+	}
 	int saved = errno;
 	if (a != MAP_FAILED && fd >= 0)
 		hold();
