@@ -106,7 +106,7 @@ stress: deps
 	$(MAKE) $(BUILD)/tests/blk.crit
 	BLK_CRASH_POINTS=1200 $(BUILD)/tests/blk.crit --filter 'crash/*'
 
-# The main job: every benchmark (tlb ~10 min, blk ~2, sched ~4, swap ~5, io ~3).
+# The main job: every benchmark (tlb ~10 min, blk ~2, sched ~4, swap ~20, io ~3).
 bench: deps
 	$(MAKE) all
 	$(BUILD)/beyond bench tlb
