@@ -5,7 +5,8 @@
  * (asserted), sections back to back:
  *
  *   header, 40 bytes
- *      0  char[8]  magic "BEYBLK02"
+ *      0  char[8]  magic "BEYBLK03" ("BEYBLK02": the slot table of
+ *                  format 2, read and converted; written no more)
  *      8  u32      block size: a power of two, 4096 .. 65536
  *     12  u32      dedup mode: 0 inline, 1 background
  *     16  u64      generation g, 1 .. 2^63, odd in meta1 and even in meta0:
@@ -16,11 +17,12 @@
  *     32  u32      vol_ids: size of the volume table (the next volume id),
  *                  nvols .. VOL_IDS_MAX (2^24)
  *     36  u32      pad, 0
- *   hashes, nslots x 16 bytes: XXH3-128 of each slot's block, lo then hi
- *                  (meaningless for free slots; zero for slot 0)
- *   refs, nslots x u32: reference count (bits 0-28) | REF_INDEXED (bit 31);
- *                  REF_NEW and REF_SPARE (bits 30, 29) are never set here,
- *                  and slot 0 has 0
+ *   slot table, nslots x u64: each slot's word as blk/meta.h lays it out
+ *                  (hash bits, REF_INDEXED, count); REF_NEW and REF_SPARE
+ *                  are never set here, and slot 0's word is 0
+ *                  (format 2: nslots x 16 bytes of XXH3-128, lo then hi,
+ *                  then nslots x u32 of count (bits 0-28) | REF_INDEXED
+ *                  (bit 31))
  *   volumes, nvols times, in increasing id order:
  *                  struct j_vol, 88 bytes (layout in blk/meta.h; src 0)
  *                  map, ceil(size / block size) x u32: the slot of each
@@ -42,7 +44,8 @@
 #include "blk/checkpoint.h"
 #include "blk/hash.h"
 
-#define META_MAGIC "BEYBLK02"
+#define META_MAGIC    "BEYBLK03"
+#define META_MAGIC_V2 "BEYBLK02"
 #define GEN_MAX    (1ull << 63)
 
 struct meta_hdr {
@@ -112,8 +115,7 @@ int checkpoint_write(int dirfd, const struct blk_meta *m, enum blk_dedup dedup, 
 	for (uint32_t i = 0; i < m->nvols; i++)
 		h.nvols += m->vols[i] != NULL;
 	w_put(w, &h, sizeof(h));
-	w_put(w, m->hashes, (size_t)m->nslots * sizeof(*m->hashes));
-	w_put(w, m->refs, (size_t)m->nslots * sizeof(*m->refs));
+	w_put(w, m->slots, (size_t)m->nslots * sizeof(*m->slots));
 	for (uint32_t i = 0; i < m->nvols; i++) {
 		struct blk_vol *v = m->vols[i];
 		if (!v)
@@ -155,6 +157,7 @@ struct copy {
 	const uint8_t *p;
 	size_t size;		/* without the checksum */
 	struct meta_hdr h;
+	bool v2;		/* format 2's slot table */
 	const char *why;	/* NULL while it verifies */
 };
 
@@ -188,7 +191,8 @@ static void copy_map(int dirfd, unsigned idx, struct copy *c)
 		c->size = st.st_size - sizeof(sum);
 		memcpy(&c->h, c->p, sizeof(c->h));
 		memcpy(&sum, c->p + c->size, sizeof(sum));
-		if (memcmp(c->h.magic, META_MAGIC, 8))
+		c->v2 = !memcmp(c->h.magic, META_MAGIC_V2, 8);
+		if (memcmp(c->h.magic, META_MAGIC, 8) && !c->v2)
 			c->why = "bad magic";
 		else if (blk_hash64(c->p, c->size, 0) != sum)
 			c->why = "checksum mismatch";
@@ -199,6 +203,25 @@ static void copy_map(int dirfd, unsigned idx, struct copy *c)
 		close(fd);
 }
 
+/* Format 2 kept whole hashes and 32-bit counts: a count too large for a
+ * slot word, or a flag bit format 2 never set, becomes REF_NEW, which the
+ * caller refuses. */
+static void slots_from_v2(struct blk_meta *m, const uint8_t *p)
+{
+	const uint8_t *refs = p + (size_t)m->nslots * sizeof(struct blk_hash);
+
+	for (uint32_t i = 0; i < m->nslots; i++) {
+		struct blk_hash h;
+		uint32_t r;
+		memcpy(&h, p + (size_t)i * sizeof(h), sizeof(h));
+		memcpy(&r, refs + (size_t)i * sizeof(r), sizeof(r));
+		uint32_t count = r & 0x1fffffffu;
+		bool bad = (r & 0x60000000u) || count > REF_COUNT;
+		m->slots[i] = (count ? slot_hash_key(&h) : 0) | (r & 0x80000000u ? REF_INDEXED : 0) |
+			      (bad ? REF_NEW : count);
+	}
+}
+
 /* Reads the sections of a copy whose checksum verified into m; returns
  * what is wrong with them, or NULL. */
 static const char *load_body(const struct copy *c, struct blk_meta *m, int *err)
@@ -206,22 +229,24 @@ static const char *load_body(const struct copy *c, struct blk_meta *m, int *err)
 	const struct meta_hdr *h = &c->h;
 	const uint8_t *p = c->p;
 	size_t off = sizeof(*h), size = c->size;
-	size_t hashbytes = (size_t)h->nslots * sizeof(struct blk_hash), refbytes = (size_t)h->nslots * sizeof(uint32_t);
+	size_t entry = c->v2 ? sizeof(struct blk_hash) + sizeof(uint32_t) : sizeof(uint64_t);
 
 	*err = -EUCLEAN;
 	m->bs = h->block_size;
 	m->shift = __builtin_ctz(h->block_size);
-	if (hashbytes + refbytes > size - off)
+	if (h->nslots > (size - off) / entry)
 		return "slot table";
 	if ((*err = meta_reserve(m, h->nslots)))
 		return "slot table";
 	*err = -EUCLEAN;
 	m->nslots = h->nslots;
-	memcpy(m->hashes, p + off, hashbytes);
-	memcpy(m->refs, p + off + hashbytes, refbytes);
-	off += hashbytes + refbytes;
+	if (c->v2)
+		slots_from_v2(m, p + off);
+	else
+		memcpy(m->slots, p + off, (size_t)h->nslots * entry);
+	off += (size_t)h->nslots * entry;
 	for (uint32_t i = 0; i < h->nslots; i++)
-		if (m->refs[i] & (REF_NEW | REF_SPARE) || (!i && m->refs[i]))
+		if (m->slots[i] & (REF_NEW | REF_SPARE) || (!i && m->slots[i]))
 			return "reference counts";
 	if (!(m->vols = calloc(h->vol_ids ? h->vol_ids : 1, sizeof(*m->vols)))) {
 		*err = -ENOMEM;

@@ -1,24 +1,49 @@
-/* Linear probing with backward-shift deletion: no tombstones, so lookups
- * stay short however many blocks come and go. */
+/*
+ * Robin Hood linear probing with backward-shift deletion. An entry sits
+ * no nearer its home than any entry it passed, so a lookup stops at the
+ * first entry nearer its own home than the probe is: a miss costs about
+ * as many probes as a hit (~3 at the highest load, 0.8), where plain
+ * linear probing needs ~13. That buys the high load that keeps an entry
+ * near 4 bytes / 0.65, and no tombstones keep lookups short however many
+ * blocks come and go. The capacity grows by half, not doubling, for the
+ * same reason; the home is the hash scaled to the capacity (no mask).
+ */
 #include <errno.h>
 #include <stdlib.h>
 #include "blk/index.h"
 
 #define INITIAL_CAP 1024u
+#define PREFETCH    4
+
+static size_t home_of_key(const struct blk_index *ix, uint64_t key)
+{
+	return (size_t)(((key >> 32) * ix->cap) >> 32);
+}
 
 static size_t home(const struct blk_index *ix, uint32_t slot)
 {
-	return (*ix->hashes)[slot].lo & ix->mask;
+	return home_of_key(ix, (*ix->words)[slot] & SLOT_HASH);
 }
 
-int blk_index_init(struct blk_index *ix, const struct blk_hash *const *hashes)
+static size_t next(const struct blk_index *ix, size_t i)
+{
+	return i + 1 == ix->cap ? 0 : i + 1;
+}
+
+/* How far position i lies past home h, around the end of the table. */
+static size_t dist(const struct blk_index *ix, size_t h, size_t i)
+{
+	return i >= h ? i - h : i + ix->cap - h;
+}
+
+int blk_index_init(struct blk_index *ix, const uint64_t *const *words)
 {
 	ix->tab = calloc(INITIAL_CAP, sizeof(*ix->tab));
 	if (!ix->tab)
 		return -ENOMEM;
-	ix->mask = INITIAL_CAP - 1;
+	ix->cap = INITIAL_CAP;
 	ix->count = 0;
-	ix->hashes = hashes;
+	ix->words = words;
 	return 0;
 }
 
@@ -30,24 +55,33 @@ void blk_index_free(struct blk_index *ix)
 
 static void place(struct blk_index *ix, uint32_t slot)
 {
-	size_t i = home(ix, slot);
+	size_t i = home(ix, slot), d = 0;
 
-	while (ix->tab[i])
-		i = (i + 1) & ix->mask;
+	while (ix->tab[i]) {
+		size_t e = dist(ix, home(ix, ix->tab[i]), i);
+		if (e < d) {	/* the resident is nearer its home: it moves on */
+			uint32_t t = ix->tab[i];
+			ix->tab[i] = slot;
+			slot = t;
+			d = e;
+		}
+		i = next(ix, i);
+		d++;
+	}
 	ix->tab[i] = slot;
 }
 
 static int grow(struct blk_index *ix)
 {
 	uint32_t *old = ix->tab;
-	size_t oldcap = ix->mask + 1;
+	size_t oldcap = ix->cap, cap = oldcap + oldcap / 2;
 
-	ix->tab = calloc(oldcap * 2, sizeof(*ix->tab));
+	ix->tab = calloc(cap, sizeof(*ix->tab));
 	if (!ix->tab) {
 		ix->tab = old;
 		return -ENOMEM;
 	}
-	ix->mask = oldcap * 2 - 1;
+	ix->cap = cap;
 	for (size_t i = 0; i < oldcap; i++)
 		if (old[i])
 			place(ix, old[i]);
@@ -57,8 +91,7 @@ static int grow(struct blk_index *ix)
 
 int blk_index_insert(struct blk_index *ix, uint32_t slot)
 {
-	/* Keep the load factor at or below 3/4. */
-	if ((ix->count + 1) * 4 > (ix->mask + 1) * 3) {
+	if ((ix->count + 1) * 5 > ix->cap * 4) {	/* load at most 0.8 */
 		int err = grow(ix);
 		if (err)
 			return err;
@@ -75,30 +108,39 @@ void blk_index_remove(struct blk_index *ix, uint32_t slot)
 	while (ix->tab[i] != slot) {
 		if (!ix->tab[i])
 			return;
-		i = (i + 1) & ix->mask;
+		i = next(ix, i);
 	}
-	/* Shift back later entries whose probe sequence passes through i. */
-	for (size_t j = (i + 1) & ix->mask; ix->tab[j]; j = (j + 1) & ix->mask) {
-		size_t k = home(ix, ix->tab[j]);
-		if (((j - k) & ix->mask) >= ((j - i) & ix->mask)) {
-			ix->tab[i] = ix->tab[j];
-			i = j;
-		}
+	/* Shift the entries after it back by one until one is at its home. */
+	for (size_t j = next(ix, i); ix->tab[j] && dist(ix, home(ix, ix->tab[j]), j); j = next(ix, j)) {
+		ix->tab[i] = ix->tab[j];
+		i = j;
 	}
 	ix->tab[i] = 0;
 	ix->count--;
 }
 
-uint32_t blk_index_next(const struct blk_index *ix, const struct blk_hash *h, size_t *pos)
+void blk_index_prefetch(const struct blk_index *ix, const uint64_t *keys, size_t n)
 {
-	size_t i = *pos ? *pos : (h->lo & ix->mask) + 1;	/* stored 1-based */
+	for (size_t k = 0; k < n; k++)
+		__builtin_prefetch(&ix->tab[home_of_key(ix, keys[k])]);
+	for (size_t k = 0; k < n; k++)
+		for (size_t i = home_of_key(ix, keys[k]), d = 0; d < PREFETCH && ix->tab[i]; d++, i = next(ix, i))
+			__builtin_prefetch(&(*ix->words)[ix->tab[i]]);
+}
 
-	for (i--; ix->tab[i]; i = (i + 1) & ix->mask) {
-		const struct blk_hash *e = &(*ix->hashes)[ix->tab[i]];
-		if (e->lo == h->lo && e->hi == h->hi) {
-			*pos = ((i + 1) & ix->mask) + 1;
+uint32_t blk_index_next(const struct blk_index *ix, uint64_t key, size_t *pos)
+{
+	size_t h = home_of_key(ix, key);
+	size_t i = *pos ? *pos - 1 : h;	/* stored 1-based */
+
+	for (; ix->tab[i]; i = next(ix, i)) {
+		uint64_t w = (*ix->words)[ix->tab[i]] & SLOT_HASH;
+		if (w == key) {
+			*pos = next(ix, i) + 1;
 			return ix->tab[i];
 		}
+		if (dist(ix, home_of_key(ix, w), i) < dist(ix, h, i))
+			break;
 	}
 	return 0;
 }

@@ -22,7 +22,7 @@ int blk_list(struct blk_store *s, void (*fn)(const struct blk_vol_info *, void *
 			if (!slot)
 				continue;
 			vi.mapped_bytes += s->m.bs;
-			if ((s->m.refs[slot] & REF_COUNT) == 1)
+			if (slot_refs(&s->m, slot) == 1)
 				vi.exclusive_bytes += s->m.bs;
 		}
 		fn(&vi, arg);
@@ -58,8 +58,7 @@ int blk_stat(struct blk_store *s, struct blk_stats *st)
 	st->unique_bytes = st->unique_blocks * s->m.bs;
 	st->physical_bytes = disk_usage(s, "data") + disk_usage(s, "meta0") + disk_usage(s, "meta1") +
 			     disk_usage(s, "journal0") + disk_usage(s, "journal1");
-	st->index_bytes = blk_index_bytes(&s->m.ix) +
-			  (uint64_t)s->m.nslots * (sizeof(*s->m.hashes) + sizeof(*s->m.refs));
+	st->index_bytes = blk_index_bytes(&s->m.ix) + (uint64_t)s->m.slotcap * sizeof(*s->m.slots);
 	pthread_rwlock_unlock(&s->lock);
 	return 0;
 }
@@ -70,7 +69,7 @@ static bool slot_intact(struct blk_store *s, uint32_t slot)
 	if (slot_read(s, slot, s->rmw))
 		return false;
 	struct blk_hash h = blk_hash128(s->rmw, s->m.bs);
-	return blk_hash_eq(&h, &s->m.hashes[slot]);
+	return slot_hash_eq(&s->m, slot, &h);
 }
 
 /* Remaps every reference to slot `from` onto `remap[from]`. */
@@ -99,21 +98,21 @@ int64_t blk_dedup(struct blk_store *s)
 	int err = remap ? store_writable(s) : -ENOMEM;
 
 	for (uint32_t slot = 1; slot < s->m.nslots && !err; slot++) {
-		if (!slot_live(&s->m, slot) || (s->m.refs[slot] & REF_INDEXED))
+		if (!slot_live(&s->m, slot) || (s->m.slots[slot] & REF_INDEXED))
 			continue;
 		/* Corrupt blocks stay where they are, for fsck to report. */
 		if (!slot_intact(s, slot))
 			continue;
 		size_t pos = 0;
 		uint32_t c;
-		while (!remap[slot] && (c = blk_index_next(&s->m.ix, &s->m.hashes[slot], &pos))) {
+		while (!remap[slot] && (c = blk_index_next(&s->m.ix, s->m.slots[slot] & SLOT_HASH, &pos))) {
 			if (!slot_read(s, c, s->scratch) && !memcmp(s->scratch, s->rmw, s->m.bs))
 				remap[slot] = c;
 		}
 		if (remap[slot])
 			merged++;
 		else if (!(err = blk_index_insert(&s->m.ix, slot)))
-			s->m.refs[slot] |= REF_INDEXED;
+			s->m.slots[slot] |= REF_INDEXED;
 	}
 	if (!err && merged)
 		err = remap_all(s, remap);
@@ -174,9 +173,9 @@ int64_t blk_fsck(struct blk_store *s, bool repair, struct blk_fsck *r)
 	}
 	bool changed = false;
 	for (uint32_t slot = 1; slot < s->m.nslots && !err; slot++) {
-		uint32_t have = s->m.refs[slot] & REF_COUNT;
+		uint32_t have = slot_refs(&s->m, slot);
 		if (have == count[slot]) {
-			if (!have && !(s->m.refs[slot] & REF_SPARE) && occupies_disk(s, slot)) {
+			if (!have && !(s->m.slots[slot] & REF_SPARE) && occupies_disk(s, slot)) {
 				/* recover() punches these when opening for writing. */
 				if (ro) {
 					r->unreclaimed++;
@@ -196,8 +195,8 @@ int64_t blk_fsck(struct blk_store *s, bool repair, struct blk_fsck *r)
 		else
 			r->refcount_short++;
 		blk_err("data block %u: reference count %u, but %u references", slot, have, count[slot]);
-		if (repair) {
-			s->m.refs[slot] = (s->m.refs[slot] & REF_INDEXED) | count[slot];
+		if (repair && count[slot] <= REF_COUNT) {	/* more than a count holds: unrepaired */
+			s->m.slots[slot] = (s->m.slots[slot] & ~REF_COUNT) | count[slot];
 			changed = true;
 			r->repaired++;
 		}

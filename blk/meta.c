@@ -16,19 +16,17 @@ int meta_reserve(struct blk_meta *m, uint64_t n)
 		return 0;
 	if (n > UINT32_MAX)
 		return -ENOSPC;
-	/* Doubling in 64 bits, capped: no wrap to 0 near 2^31. */
+	/* Steps of 1/16, in 64 bits and capped: the table's slack stays
+	 * within half a byte per block (realloc moves large tables by
+	 * remapping, not copying). */
 	uint64_t cap = m->slotcap ? m->slotcap : 1024;
 	while (cap < n)
-		cap *= 2;
+		cap += cap / 16;
 	cap = cap < UINT32_MAX ? cap : UINT32_MAX;
-	struct blk_hash *h = realloc(m->hashes, (size_t)cap * sizeof(*h));
-	if (!h)
+	uint64_t *w = realloc(m->slots, (size_t)cap * sizeof(*w));
+	if (!w)
 		return -ENOMEM;
-	m->hashes = h;
-	uint32_t *r = realloc(m->refs, (size_t)cap * sizeof(*r));
-	if (!r)
-		return -ENOMEM;
-	m->refs = r;
+	m->slots = w;
 	m->slotcap = cap;
 	return 0;
 }
@@ -40,13 +38,11 @@ int meta_init(struct blk_meta *m, uint32_t bs)
 	m->shift = __builtin_ctz(bs);
 	m->nslots = 1;
 	m->slot_limit = UINT32_MAX;
-	if (meta_reserve(m, 1) || blk_index_init(&m->ix, (const struct blk_hash *const *)&m->hashes)) {
-		free(m->hashes);
-		free(m->refs);
+	if (meta_reserve(m, 1) || blk_index_init(&m->ix, (const uint64_t *const *)&m->slots)) {
+		free(m->slots);
 		return -ENOMEM;
 	}
-	memset(&m->hashes[0], 0, sizeof(m->hashes[0]));
-	m->refs[0] = 0;		/* I3 */
+	m->slots[0] = 0;	/* I3 */
 	return 0;
 }
 
@@ -58,8 +54,7 @@ void meta_release(struct blk_meta *m)
 	for (uint32_t i = 0; i < m->nvols; i++)
 		free(m->vols[i]);
 	free(m->vols);
-	free(m->hashes);
-	free(m->refs);
+	free(m->slots);
 	free(m->free.v);
 	free(m->pending.v);
 	free(m->fresh.v);
@@ -97,9 +92,9 @@ void slots_sort(uint32_t *v, size_t n)
 /* A free slot's block still occupies disk until the store punches it. */
 static void make_free(struct blk_meta *m, uint32_t slot)
 {
-	m->refs[slot] = 0;
+	m->slots[slot] = 0;
 	if (!slot_list_push(&m->free, slot) && !slot_list_push(&m->spare, slot))
-		m->refs[slot] = REF_SPARE;
+		m->slots[slot] = REF_SPARE;
 }
 
 int meta_alloc(struct blk_meta *m, uint32_t *slot)
@@ -116,7 +111,7 @@ int meta_alloc(struct blk_meta *m, uint32_t *slot)
 			return err;
 		*slot = m->nslots++;
 	}
-	m->refs[*slot] = REF_NEW;
+	m->slots[*slot] = REF_NEW;
 	m->allocs++;
 	return slot_list_push(&m->fresh, *slot);
 }
@@ -125,11 +120,11 @@ int meta_alloc(struct blk_meta *m, uint32_t *slot)
  * last commit, so only then is it free at once. */
 void meta_drop(struct blk_meta *m, uint32_t slot)
 {
-	bool recent = m->refs[slot] & REF_NEW;
+	bool recent = m->slots[slot] & REF_NEW;
 
-	if (m->refs[slot] & REF_INDEXED)
+	if (m->slots[slot] & REF_INDEXED)
 		blk_index_remove(&m->ix, slot);	/* I8 */
-	m->refs[slot] = 0;
+	m->slots[slot] = 0;
 	if (recent)
 		make_free(m, slot);
 	else
@@ -140,7 +135,7 @@ void meta_drop(struct blk_meta *m, uint32_t slot)
  * it): it stays 0 rather than wrapping into the flags. */
 static void slot_unref(struct blk_meta *m, uint32_t slot)
 {
-	if (slot && (m->refs[slot] & REF_COUNT) && !(--m->refs[slot] & REF_COUNT))
+	if (slot && (m->slots[slot] & REF_COUNT) && !(--m->slots[slot] & REF_COUNT))
 		meta_drop(m, slot);
 }
 
@@ -150,7 +145,7 @@ size_t meta_committed(struct blk_meta *m)
 	size_t allocs = m->allocs;
 
 	for (size_t i = 0; i < m->fresh.n; i++)
-		m->refs[m->fresh.v[i]] &= ~REF_NEW;
+		m->slots[m->fresh.v[i]] &= ~REF_NEW;
 	m->fresh.n = 0;
 	/* Pushed backwards: allocation then takes them in ascending order,
 	 * the spare (lowest) ones first, and big writes stay contiguous. */
@@ -167,12 +162,12 @@ int meta_rebuild(struct blk_meta *m)
 	/* Nothing is pending: the caller has made everything durable (I2). */
 	m->free.n = m->pending.n = 0;
 	blk_index_free(&m->ix);
-	int err = blk_index_init(&m->ix, (const struct blk_hash *const *)&m->hashes);
+	int err = blk_index_init(&m->ix, (const uint64_t *const *)&m->slots);
 	for (uint32_t slot = m->nslots - 1; slot > 0 && !err; slot--) {
 		if (!slot_live(m, slot)) {
-			m->refs[slot] &= REF_SPARE;
+			m->slots[slot] &= REF_SPARE;
 			err = slot_list_push(&m->free, slot);
-		} else if (m->refs[slot] & REF_INDEXED) {
+		} else if (m->slots[slot] & REF_INDEXED) {
 			err = blk_index_insert(&m->ix, slot);
 		}
 	}
@@ -208,7 +203,7 @@ static void map_set(struct blk_vol *v, uint64_t lba, uint32_t slot)
 	uint32_t old = v->map[lba];
 
 	if (slot)
-		v->m->refs[slot]++;	/* before the unref: slot may equal old */
+		v->m->slots[slot]++;	/* before the unref: slot may equal old */
 	v->map[lba] = slot;
 	slot_unref(v->m, old);
 }
@@ -277,10 +272,10 @@ static int apply_slot(struct blk_meta *m, const struct j_slot *r)
 	if (err)
 		return err == -ENOMEM ? err : -EUCLEAN;
 	while (m->nslots <= r->slot)
-		m->refs[m->nslots++] = 0;
-	m->hashes[r->slot] = r->hash;
+		m->slots[m->nslots++] = 0;
 	/* Live, the slot comes from meta_alloc() and keeps its flags. */
-	m->refs[r->slot] &= REF_NEW | REF_INDEXED;
+	m->slots[r->slot] &= REF_NEW | REF_INDEXED;
+	slot_set_hash(m, r->slot, &r->hash);
 	return 0;
 }
 
@@ -309,7 +304,7 @@ static int apply_vol(struct blk_meta *m, uint32_t type, struct j_vol *r)
 	memcpy(v->map, src->map, (size_t)v->nblocks * sizeof(uint32_t));
 	for (uint32_t b = 0; b < v->nblocks; b++)
 		if (v->map[b])
-			m->refs[v->map[b]]++;
+			m->slots[v->map[b]]++;
 	return 0;
 }
 

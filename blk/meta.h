@@ -1,7 +1,7 @@
 /*
  * The store's metadata in memory, the bottom layer (see the diagram in
- * blk/store_impl.h): the slot table (hash and reference count of each
- * stored block), the slot allocation lists, and the volumes with their
+ * blk/store_impl.h): the slot table (hash, flags and reference count of
+ * each stored block), the slot allocation lists, and the volumes with their
  * maps. It knows no files: every change the journal records is made by
  * meta_apply(), live after the store has logged it and on replay (I5).
  *
@@ -19,7 +19,8 @@
  *                          replay only up to the end of the data file: I1)
  *      4  u32  pad
  *      8  u64  hash.lo     XXH3-128 of the whole block, default secret,
- *     16  u64  hash.hi     no seed (blk_hash128)
+ *     16  u64  hash.hi     no seed (blk_hash128); memory keeps bits 24-63
+ *                          of hash.lo (the slot word below)
  *   J_MAP = 2, 16 bytes: block lba of volume vol now reads slot (0: zeros)
  *      0  u32  vol         volume id
  *      4  u32  slot
@@ -55,11 +56,24 @@
 /* Volume ids are never reused; the table by id is bounded (128 MiB). */
 #define VOL_IDS_MAX (1u << 24)
 
-/* refs[slot]: reference count and flags. */
-#define REF_INDEXED 0x80000000u	/* slot is in the hash index (I8) */
-#define REF_NEW     0x40000000u	/* allocated since the last commit (I2) */
-#define REF_SPARE   0x20000000u	/* free, but its block is still on disk (I9) */
-#define REF_COUNT   0x1fffffffu
+/*
+ * The slot table is one 64-bit word per slot, 8 bytes of RAM per block:
+ *   bits 24-63  SLOT_HASH: bits 24-63 of the block's XXH3-128 hash.lo
+ *               (blk/index.h). 40 bits are plenty: dedup compares the
+ *               bytes of every candidate (a false candidate costs one read
+ *               in 2^40 / blocks), and a corrupt block passes a read's
+ *               verification with probability 2^-40 (btrfs: 2^-32).
+ *   bit 23      REF_INDEXED: slot is in the hash index (I8)
+ *   bit 22      REF_NEW: allocated since the last commit (I2)
+ *   bit 21      REF_SPARE: free, but its block is still on disk (I9)
+ *   bits 0-20   REF_COUNT: references, at most 2^21 - 1
+ * A free slot's word is 0 or REF_SPARE.
+ */
+#define REF_INDEXED (1ull << 23)
+#define REF_NEW     (1ull << 22)
+#define REF_SPARE   (1ull << 21)
+#define REF_COUNT   ((1ull << 21) - 1)
+_Static_assert((SLOT_HASH & (REF_INDEXED | REF_NEW | REF_SPARE | REF_COUNT)) == 0, "slot word layout");
 
 enum { J_SLOT = 1, J_MAP, J_TRIM, J_VOL_NEW, J_VOL_COPY, J_VOL_DEL };
 struct j_slot { uint32_t slot, pad; struct blk_hash hash; };
@@ -88,8 +102,7 @@ struct blk_meta {
 	uint32_t bs;
 	unsigned shift;			/* log2(bs) */
 
-	struct blk_hash *hashes;	/* slot table: hash ... */
-	uint32_t *refs;			/* ... and flags | count */
+	uint64_t *slots;		/* slot table: hash | flags | count */
 	uint32_t nslots, slotcap;	/* slots 1 .. nslots-1 exist */
 	uint32_t slot_limit;		/* J_SLOT names slots below it only */
 	struct slot_list free, pending;
@@ -133,12 +146,27 @@ void slots_sort(uint32_t *v, size_t n);
 /* Slot can take n more references (slot 0, zeros, always can). */
 static inline bool slot_has_room(const struct blk_meta *m, uint32_t slot, uint32_t n)
 {
-	return !slot || (m->refs[slot] & REF_COUNT) <= REF_COUNT - n;
+	return !slot || (m->slots[slot] & REF_COUNT) <= REF_COUNT - n;
+}
+
+static inline uint32_t slot_refs(const struct blk_meta *m, uint32_t slot)
+{
+	return m->slots[slot] & REF_COUNT;
+}
+
+static inline bool slot_hash_eq(const struct blk_meta *m, uint32_t slot, const struct blk_hash *h)
+{
+	return (m->slots[slot] & SLOT_HASH) == slot_hash_key(h);
+}
+
+static inline void slot_set_hash(struct blk_meta *m, uint32_t slot, const struct blk_hash *h)
+{
+	m->slots[slot] = (m->slots[slot] & ~SLOT_HASH) | slot_hash_key(h);
 }
 
 static inline bool slot_live(const struct blk_meta *m, uint32_t slot)
 {
-	return slot && slot < m->nslots && (m->refs[slot] & REF_COUNT);
+	return slot && slot < m->nslots && (m->slots[slot] & REF_COUNT);
 }
 
 #endif

@@ -73,14 +73,14 @@ static void trim_spares(struct blk_store *s, size_t keep)
 	size_t n = 0;
 
 	for (size_t i = 0; i < m->spare.n; i++)
-		if (m->refs[m->spare.v[i]] == REF_SPARE) {
-			m->refs[m->spare.v[i]] = 0;	/* also drops duplicates */
+		if (m->slots[m->spare.v[i]] == REF_SPARE) {
+			m->slots[m->spare.v[i]] = 0;	/* also drops duplicates */
 			m->spare.v[n++] = m->spare.v[i];
 		}
 	slots_sort(m->spare.v, n);
 	keep = keep < n ? keep : n;
 	for (size_t i = 0; i < keep; i++)
-		m->refs[m->spare.v[i]] = REF_SPARE;
+		m->slots[m->spare.v[i]] = REF_SPARE;
 	if (n > keep)	/* spare.v may be NULL: no NULL + 0 */
 		punch(s, m->spare.v + keep, n - keep);
 	m->spare.n = keep;

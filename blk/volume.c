@@ -75,7 +75,7 @@ int blk_vol_copy(struct blk_store *s, const char *srcname, const char *name, boo
 		strcpy(r.name, name);
 		if ((err = vol_change(s, J_VOL_COPY, &r)) == -EOVERFLOW)
 			blk_err("cannot copy '%s': one of its blocks has %u references, the most a block can have",
-				srcname, REF_COUNT);
+				srcname, (unsigned)REF_COUNT);
 	}
 	pthread_rwlock_unlock(&s->lock);
 	return err;
@@ -134,7 +134,7 @@ static int verify(struct blk_vol *v, uint64_t lba, uint32_t slot, const void *da
 {
 	struct blk_hash h = blk_hash128(data, v->m->bs);
 
-	if (blk_hash_eq(&h, &v->m->hashes[slot]))
+	if (slot_hash_eq(v->m, slot, &h))
 		return 0;
 	blk_err("volume %s: block %llu (data block %u) is corrupt: its content does not match its hash",
 		v->name, (unsigned long long)lba, slot);
@@ -226,10 +226,10 @@ static uint32_t find_equal(struct blk_store *s, const struct wblk *b, size_t n, 
 	size_t pos = 0;
 	uint32_t c;
 
-	while ((c = blk_index_next(&s->m.ix, &w->h, &pos))) {
+	while ((c = blk_index_next(&s->m.ix, slot_hash_key(&w->h), &pos))) {
 		if (!slot_has_room(&s->m, c, WBATCH))
 			continue;	/* nearly full count: a new copy takes the next references */
-		if (s->m.refs[c] & REF_COUNT) {
+		if (slot_refs(&s->m, c)) {
 			if (same_bytes(s, c, w->src))
 				return c;
 			continue;
@@ -296,6 +296,14 @@ static int install(struct blk_vol *v, uint64_t lba, struct wblk *b, size_t n)
 
 	if (err)
 		return err;
+	if (s->dedup == BLK_DEDUP_INLINE) {
+		uint64_t keys[WBATCH] = { 0 };	/* gcc 12 cannot see that only nk are read */
+		size_t nk = 0;
+		for (size_t i = 0; i < n; i++)
+			if (!b[i].zero)
+				keys[nk++] = slot_hash_key(&b[i].h);
+		blk_index_prefetch(&s->m.ix, keys, nk);
+	}
 	for (size_t i = 0; i < n && !err; i++) {
 		struct wblk *w = &b[i];
 		uint32_t old = v->map[lba + i];
@@ -303,16 +311,16 @@ static int install(struct blk_vol *v, uint64_t lba, struct wblk *b, size_t n)
 		w->slot = 0;
 		if (w->zero)
 			continue;	/* I3 */
-		if (old && blk_hash_eq(&s->m.hashes[old], &w->h) && same_bytes(s, old, w->src))
+		if (old && slot_hash_eq(&s->m, old, &w->h) && same_bytes(s, old, w->src))
 			w->slot = old;
 		else if (s->dedup == BLK_DEDUP_INLINE)
 			w->slot = find_equal(s, b, i, w);
 		if (w->slot || (err = meta_alloc(&s->m, &w->slot)))
 			continue;
 		w->fresh = true;
-		s->m.hashes[w->slot] = w->h;
+		slot_set_hash(&s->m, w->slot, &w->h);
 		if (s->dedup == BLK_DEDUP_INLINE && !blk_index_insert(&s->m.ix, w->slot))
-			s->m.refs[w->slot] |= REF_INDEXED;
+			s->m.slots[w->slot] |= REF_INDEXED;
 	}
 	if (!err)
 		err = write_fresh(s, b, n);

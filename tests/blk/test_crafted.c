@@ -126,7 +126,7 @@ enum { H_BS = 8, H_DEDUP = 12, H_GEN = 16, H_NSLOTS = 24, H_NVOLS = 28, H_VOLIDS
 
 /* The newest copy, edited by fn, with its checksum made valid again; the
  * other copy is destroyed so that it cannot stand in. */
-static void craft_meta(void (*fn)(uint8_t *m, size_t *len))
+static void edit_meta(void (*fn)(uint8_t *m, size_t *len))
 {
 	char p[96], other[96];
 	uint8_t *m = malloc(1 << 20);
@@ -151,6 +151,11 @@ static void craft_meta(void (*fn)(uint8_t *m, size_t *len))
 	fputs("gone", f);
 	fclose(f);
 	free(m);
+}
+
+static void craft_meta(void (*fn)(uint8_t *m, size_t *len))
+{
+	edit_meta(fn);
 	expect_refused("crafted checkpoint");
 }
 
@@ -169,13 +174,68 @@ EDIT(nslots_huge, put32(m, H_NSLOTS, 0xffffffff))
 EDIT(vol_ids_huge, put32(m, H_VOLIDS, 0xffffffff))
 EDIT(nvols_past_ids, put32(m, H_NVOLS, get32(m, H_VOLIDS) + 1))
 EDIT(trailing_bytes, *len += 4; memset(m + *len - 4, 0, 4))
-EDIT(ref_flags, put32(m, H_BODY + 16 * get32(m, H_NSLOTS) + 4, REF_SPARE | 1))
+EDIT(ref_flags, uint64_t w = REF_SPARE | 1; memcpy(m + H_BODY + 8, &w, 8))
 /* The volume record follows the slot table; its size is at +16, its map at +88. */
-static size_t vol_at(const uint8_t *m) { return H_BODY + 20 * (size_t)get32(m, H_NSLOTS); }
+static size_t vol_at(const uint8_t *m) { return H_BODY + 8 * (size_t)get32(m, H_NSLOTS); }
 EDIT(vol_size_without_map, uint64_t big = 1ull << 44; memcpy(m + vol_at(m) + 16, &big, 8))
 EDIT(map_past_the_slots, put32(m, vol_at(m) + 88, get32(m, H_NSLOTS)))
 EDIT(vol_id_past_ids, put32(m, vol_at(m), get32(m, H_VOLIDS)))
 
+/* Rewrites the slot table as format 2 kept it (whole hashes, then 32-bit
+ * counts with REF_INDEXED at bit 31), giving slot 1 extra_refs more. */
+static void to_format_2(uint8_t *m, size_t *len, uint32_t extra_refs)
+{
+	uint32_t n = get32(m, H_NSLOTS);
+	size_t rest = *len - vol_at(m), v2 = H_BODY + 20 * (size_t)n;
+	uint8_t *tail = malloc(rest), *table = malloc(20 * (size_t)n);
+
+	memcpy(tail, m + vol_at(m), rest);
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t w;
+		memcpy(&w, m + H_BODY + 8 * (size_t)i, 8);
+		struct blk_hash h = { .lo = (w & SLOT_HASH) | 0x123456, .hi = ~w };
+		uint32_t r = (w & REF_COUNT) + (i == 1 ? extra_refs : 0) + (w & REF_INDEXED ? 0x80000000u : 0);
+		memcpy(table + 16 * (size_t)i, &h, 16);
+		memcpy(table + 16 * (size_t)n + 4 * (size_t)i, &r, 4);
+	}
+	memcpy(m, "BEYBLK02", 8);
+	memcpy(m + H_BODY, table, 20 * (size_t)n);
+	memcpy(m + v2, tail, rest);
+	*len = v2 + rest;
+	free(tail);
+	free(table);
+}
+EDIT(format_2, to_format_2(m, len, 0))
+EDIT(format_2_count_too_big, to_format_2(m, len, REF_COUNT))
+
+/* A store whose newest checkpoint has format 2 opens, reads verified, and
+ * its next checkpoint is written in format 3. */
+Test(crafted, format_2_is_converted)
+{
+	edit_meta(format_2);
+	cr_assert_eq(blk_store_open(dir, &st), 0);
+	struct blk_vol *v;
+	uint8_t b[BS], want[BS];
+	cr_assert_eq(blk_vol_open(st, "v", &v), 0);
+	cr_assert_eq(blk_read(v, b, 0, BS), 0);
+	pattern(want, 1, 0);
+	cr_expect_eq(memcmp(b, want, BS), 0);
+	cr_expect_eq(slot_refs(&st->m, v->map[0]), 1);
+	blk_vol_close(v);
+	struct blk_fsck r;
+	cr_expect_eq(blk_fsck(st, false, &r), 0);
+	cr_assert_eq(blk_store_close(st), 0);
+	cr_assert_eq(blk_store_open(dir, &st), 0);
+	char p[96], magic[8];
+	snprintf(p, sizeof(p), "%s/meta%u", dir, (unsigned)(st->j.gen & 1));	/* the newest */
+	FILE *f = fopen(p, "r");
+	cr_assert(f);
+	cr_assert_eq(fread(magic, 1, 8, f), 8);
+	fclose(f);
+	cr_expect_eq(memcmp(magic, "BEYBLK03", 8), 0);
+}
+
+Test(crafted, format_2_count_too_big) { craft_meta(format_2_count_too_big); }
 Test(crafted, block_size_128k) { craft_meta(bs_128k); }
 Test(crafted, block_size_1m) { craft_meta(bs_1m); }
 Test(crafted, block_size_0) { craft_meta(bs_0); }

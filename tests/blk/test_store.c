@@ -178,7 +178,8 @@ Test(store, hash_collision_does_not_share)
 	cr_assert_eq(blk_write(v, a, 0, BS, 0), 0);
 	uint32_t slot = v->map[0];
 	blk_index_remove(&st->m.ix, slot);
-	st->m.hashes[slot] = blk_hash128(b, BS);
+	struct blk_hash hb = blk_hash128(b, BS);
+	slot_set_hash(&st->m, slot, &hb);
 	blk_index_insert(&st->m.ix, slot);
 	cr_assert_eq(blk_write(v, b, BS, BS, 0), 0);
 	cr_expect_neq(v->map[1], slot);
@@ -227,8 +228,8 @@ Test(store, clones_share_blocks_copy_on_write_and_refcounts)
 	pattern(blk, 2, 5);
 	cr_assert_eq(blk_write(c, blk, 5 * BS, BS, 0), 0);
 	cr_expect_eq(stats().unique_blocks, 65);
-	cr_expect_eq(st->m.refs[c->map[0]] & REF_COUNT, 3);
-	cr_expect_eq(st->m.refs[c->map[5]] & REF_COUNT, 1);
+	cr_expect_eq(slot_refs(&st->m, c->map[0]), 3);
+	cr_expect_eq(slot_refs(&st->m, c->map[5]), 1);
 	struct blk_vol *s = vol("snap");
 	cr_assert_eq(blk_read(s, out, 5 * BS, BS), 0);
 	cr_expect(has_pattern(out, 1, 5));
@@ -396,7 +397,7 @@ Test(store, fsck_repairs_reference_leaks)
 
 	pattern(blk, 1, 0);
 	cr_assert_eq(blk_write(v, blk, 0, BS, 0), 0);
-	st->m.refs[v->map[0]] += 2;	/* as if two references had leaked */
+	st->m.slots[v->map[0]] += 2;	/* as if two references had leaked */
 	blk_vol_close(v);
 	reopen();
 	struct blk_fsck r;
