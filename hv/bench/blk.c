@@ -103,8 +103,21 @@ static void json_space(struct json *j, const struct space_result *s)
 	json_end(j);
 }
 
+static void json_index(struct json *j, const struct index_result *x)
+{
+	json_object(j, "index", 1);
+	json_uint(j, "entries", x->entries);
+	json_num(j, "bytes_per_entry", x->bytes_per_entry, 2);
+	json_num(j, "insert_ns", x->insert_ns, 1);
+	json_num(j, "hit_ns", x->hit_ns, 1);
+	json_num(j, "miss_ns", x->miss_ns, 1);
+	json_num(j, "batch_hit_ns", x->batch_hit_ns, 1);
+	json_num(j, "batch_miss_ns", x->batch_miss_ns, 1);
+	json_end(j);
+}
+
 static int write_json(const struct bench_out *o, const struct blk_bench_cfg *c, const struct space_result *s,
-		      const struct speed_result *p)
+		      const struct speed_result *p, const struct index_result *x)
 {
 	FILE *f = bench_out_open(o, "json");
 	struct json j;
@@ -129,6 +142,7 @@ static int write_json(const struct bench_out *o, const struct blk_bench_cfg *c, 
 	json_num(&j, "memcpy_gbs", p->memcpy_gbs, 2);
 	json_num(&j, "hash_xxh3_128_cached_gbs", p->hash_cached_gbs, 2);
 	json_num(&j, "memcpy_cached_gbs", p->memcpy_cached_gbs, 2);
+	json_index(&j, x);
 	json_end(&j);
 	return bench_out_close(o, "json", f);
 }
@@ -186,7 +200,7 @@ int bench_blk_main(int argc, char **argv)
 	static const struct option opts[] = { BENCH_OPTIONS, { "dir", required_argument, NULL, 'd' }, { 0 } };
 	struct blk_bench_cfg c = { .images = 20, .rounds = 3, .reps = 3, .base_bytes = 96 << 20,
 				   .extra_bytes = 4 << 20, .update_bytes = 8 << 20, .image_bytes = 256 << 20,
-				   .speed_bytes = 128 << 20 };
+				   .speed_bytes = 128 << 20, .index_entries = 16u << 20 };
 	const char *dir = "/tmp";
 	char work[4096];
 	struct bench_args a;
@@ -201,6 +215,7 @@ int bench_blk_main(int argc, char **argv)
 	if (a.quick) {
 		c.rounds = 1, c.reps = 1, c.base_bytes = 16 << 20, c.extra_bytes = 1 << 20;
 		c.update_bytes = 2 << 20, c.image_bytes = 64 << 20, c.speed_bytes = 32 << 20;
+		c.index_entries = 1u << 20;
 	}
 	if (bench_out_init(&out, "blk", a.json))
 		return 1;
@@ -213,6 +228,7 @@ int bench_blk_main(int argc, char **argv)
 
 	struct space_result space = { 0 };
 	struct speed_result speed = { 0 };
+	struct index_result index = { 0 };
 	double t0 = bench_now();
 	bench_check_init(&space.check);
 	for (const char *const *t = (const char *const[]){ "mkfs.ext4", "debugfs", "qemu-img", NULL }; *t; t++)
@@ -224,6 +240,8 @@ int bench_blk_main(int argc, char **argv)
 	blk_bench_sh("rm -rf %s/*", work);
 	if (!err)
 		err = blk_bench_speed(&c, &speed);
+	if (!err)
+		err = blk_bench_index(&c, &index);
 	blk_bench_sh("rm -rf %s", work);
 	if (err) {
 		fprintf(stderr, "bench blk: failed: %s\n", strerror(-err));
@@ -237,6 +255,10 @@ int bench_blk_main(int argc, char **argv)
 	printf("\nhashing XXH3-128 (4 KiB blocks) %.1f GB/s next to memcpy %.1f GB/s in cache (256 KiB), "
 	       "%.1f vs %.1f GB/s from memory\n", speed.hash_cached_gbs, speed.memcpy_cached_gbs, speed.hash_gbs,
 	       speed.memcpy_gbs);
+	printf("\ndedup index, %zu entries: %.1f bytes each with the slot word; insert %.0f ns, lookup hit %.0f ns, "
+	       "miss %.0f ns; in batches of a write (prefetched) hit %.0f ns, miss %.0f ns\n", index.entries,
+	       index.bytes_per_entry, index.insert_ns, index.hit_ns, index.miss_ns, index.batch_hit_ns,
+	       index.batch_miss_ns);
 	if (space.check.achieved && space.rounds)
 		printf("\ntargets: space reduction vs raw %.1f%% (want >= 80%%), store/qcow2 after updates %.2f (want < 1)",
 		       100.0 * (1 - (double)space.r[space.rounds - 1].store / space.r[space.rounds - 1].raw),
@@ -245,7 +267,7 @@ int bench_blk_main(int argc, char **argv)
 	       "durable (flush every 4 MiB) seq 64K %.2f, rand 4K %.2f (want >= 0.8)\n",
 	       speed.api[0].store_mbs / speed.api[0].raw_mbs, speed.api[2].store_mbs / speed.api[2].raw_mbs,
 	       speed.api[8].store_mbs / speed.api[8].raw_mbs, speed.api[9].store_mbs / speed.api[9].raw_mbs);
-	err = write_json(&out, &c, &space, &speed);
+	err = write_json(&out, &c, &space, &speed, &index);
 	if (!err && !write_dat(&out, &space, &speed))
 		bench_plot(&out, 1400, 560, plot_body, &space);
 	printf("results: %s.json; %.0f s\n", out.stem, bench_now() - t0);

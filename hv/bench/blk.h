@@ -14,6 +14,7 @@ struct blk_bench_cfg {
 	const char *work;		/* scratch directory, removed afterwards */
 	int images, rounds, reps;
 	uint64_t base_bytes, extra_bytes, update_bytes, image_bytes, speed_bytes;
+	size_t index_entries;
 };
 
 struct space_round {
@@ -44,8 +45,15 @@ struct speed_result {
 	double hash_cached_gbs, memcpy_cached_gbs;	/* data in the CPU cache */
 };
 
+struct index_result {
+	size_t entries;
+	double bytes_per_entry;		/* index + slot word */
+	double insert_ns, hit_ns, miss_ns, batch_hit_ns, batch_miss_ns;
+};
+
 int blk_bench_space(const struct blk_bench_cfg *c, struct space_result *r);
 int blk_bench_speed(const struct blk_bench_cfg *c, struct speed_result *r);
+int blk_bench_index(const struct blk_bench_cfg *c, struct index_result *r);
 
 /* Helpers (blk.c): a shell command's exit status or -1; bytes a file takes on disk. */
 int blk_bench_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
