@@ -39,6 +39,17 @@ if have_kvm; then
 		kill -TERM $pid; wait $pid 2>/dev/null
 	done
 	t_expect "beyond run --no-seccomp hello" 0 "$BEYOND" run --no-seccomp hello
+	# Filters belong to the process's threads: the switch is for the run, not a VM.
+	printf '[run]\nno-seccomp\n[vm a]\nguest = %s\nvcpus = 2\ntimeout = 20\n' \
+		"$T_ROOT/build/tests/guests/spin.elf" >"$T_TMP/run.conf"
+	"$BEYOND" run --config "$T_TMP/run.conf" >/dev/null 2>&1 &
+	pid=$!
+	sleep 1
+	check "[run] no-seccomp in a config file: every thread" none $pid
+	kill -TERM $pid; wait $pid 2>/dev/null
+	printf '[vm a]\nguest = hello\nno-seccomp\n' >"$T_TMP/vm.conf"
+	t_expect "no-seccomp in a [vm] section is refused" 2 "$BEYOND" run --config "$T_TMP/vm.conf"
+	t_grep "... naming the key" "$T_TMP/err" "no-seccomp"
 else
 	t_skip "beyond run filters" "no /dev/kvm"
 fi

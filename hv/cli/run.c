@@ -51,7 +51,7 @@ static const struct option core_opts[] = {
 #define MAX_MODULE_OPTS 64
 #define MODULE_OPT 0x100 /* getopt's value for every module option */
 /* Options that set a VM (--config's per-VM keys); the others set the run. */
-#define IS_VM_OPT(c) ((c) == MODULE_OPT || ((c) > 0 && (c) < 0x80 && strchr("mcgHptS", (c))))
+#define IS_VM_OPT(c) ((c) == MODULE_OPT || ((c) > 0 && (c) < 0x80 && strchr("mcgHpt", (c))))
 
 /* The core usage plus one line per module option. */
 static const char *run_usage(void)
@@ -108,6 +108,7 @@ struct run_opts {
 	int stats;                   /* every module's counters, as text on stderr */
 	const char *stats_json;      /* ... or as JSON into this file */
 	const char *config, *control;
+	int no_seccomp;              /* filters are per thread of the one process: all VMs or none */
 	struct sched_options sched;
 	unsigned char given[0x80];   /* run options given on the command line: a [run] section does not override them */
 };
@@ -129,9 +130,6 @@ static int vm_setting(int c, const char *name, const char *value, struct vm_conf
 		return host_pages_parse(value, &cfg->host_pages) ? snprintf(err, errlen, "bad --host-pages '%s'", value), -1 : 0;
 	case 'p':
 		cfg->populate = 1;
-		return 0;
-	case 'S':
-		cfg->seccomp = 0;
 		return 0;
 	case 't':
 		cfg->timeout = strtod(value, &end);
@@ -156,6 +154,7 @@ static int run_setting(int c, const char *value, struct run_opts *ro, char *err,
 	case 'j': ro->stats_json = value; break;
 	case 'F': ro->config = value; break;
 	case 'K': ro->control = value; break;
+	case 'S': ro->no_seccomp = 1; break;
 	case 'R': ro->sched.rt = 1; break;
 	case 'P':
 		if (sched_policy_parse(value, &ro->sched.policy))
@@ -479,6 +478,7 @@ static int run_vms(struct run_vm *vms, unsigned n, struct sched *sched, const st
 		return setup_error("%s", err);
 	for (unsigned i = 0; i < n && status == 0; i++) {
 		vms[i].cfg.sched = sched;
+		vms[i].cfg.seccomp = !ro->no_seccomp;
 		if (ro->config) {
 			if (pipe(vms[i].console) != 0) {
 				status = setup_error("pipe: %s", strerror(errno));
