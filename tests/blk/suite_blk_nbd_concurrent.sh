@@ -15,15 +15,7 @@ fi
 S=$T_TMP/store
 SOCK=$T_TMP/nbd.sock
 CLIENT="python3 $T_ROOT/tests/blk/nbd_client.py $SOCK"
-url() { echo "nbd+unix:///$1?socket=$SOCK"; }
-serve() {
-	rm -f "$SOCK"
-	"$BEYOND" blk serve "$S" --nbd "unix:$SOCK" 2>>"$T_TMP/serve.log" &
-	SERVER=$!
-	for _ in $(seq 100); do [ -S "$SOCK" ] && return 0; sleep 0.05; done
-	t_fail "server starts" "$(cat "$T_TMP/serve.log")"
-	return 1
-}
+source "$T_ROOT/tests/blk/nbd_serve.sh"
 
 "$BEYOND" blk create "$S" >/dev/null
 "$BEYOND" blk create-volume "$S" disk 64M >/dev/null
@@ -71,6 +63,6 @@ t_expect "qemu-img convert with holes" 0 timeout 60 qemu-img convert -f raw -O r
 t_expect "copy compares" 0 timeout 60 qemu-img compare -f raw -F raw "$T_TMP/thin.raw" "$(url thin)"
 if grep -q "seccomp" "$T_TMP/serve.log"; then t_fail "no seccomp trap" "$(grep seccomp "$T_TMP/serve.log")"; else t_pass "no seccomp trap"; fi
 
-kill -TERM "$SERVER"; wait "$SERVER"
+stop
 t_expect "fsck at the end" 0 "$BEYOND" blk fsck "$S"
 t_done
