@@ -43,6 +43,8 @@
 #define QUEUE       16		/* requests of one connection in the server at once */
 #define INFLIGHT    (4u << 20)	/* bytes of their buffers (the reading thread has one CHUNK more) */
 #define BS_MAX      1024	/* descriptors in one block status reply */
+#define POOLED      (128u << 10)	/* larger buffers are CHUNK long and kept for reuse (malloc */
+#define POOL_MAX    (INFLIGHT / CHUNK)	/* would map and unmap them each time) */
 #define META_ID     1		/* base:allocation's context id */
 
 struct conn;
@@ -100,6 +102,8 @@ struct conn {
 	pthread_t workers[WORKERS];
 	bool closing;		/* no more requests: workers drain the queue and leave */
 	bool broken;		/* a reply could not be sent */
+	uint8_t *pool[POOL_MAX];	/* free CHUNK buffers */
+	unsigned npool;
 	pthread_mutex_t send_lock;	/* one reply at a time on the socket */
 };
 
@@ -551,6 +555,32 @@ static int do_block_status(struct conn *c, struct req *r)
 	return reply_chunk(c, r, NBD_REPLY_TYPE_BLOCK_STATUS, &p, 4 + 8 * p.st.n);
 }
 
+/* A buffer for n bytes (a CHUNK one beyond POOLED). */
+static uint8_t *buf_get(struct conn *c, size_t n)
+{
+	uint8_t *b = NULL;
+
+	pthread_mutex_lock(&c->lock);
+	if (n > POOLED && c->npool)
+		b = c->pool[--c->npool];
+	pthread_mutex_unlock(&c->lock);
+	return b ? b : malloc(n > POOLED ? CHUNK : n ? n : 1);
+}
+
+/* Gives back a request's buffer and its slot; under c->lock. */
+static void slot_put(struct conn *c, struct req *r)
+{
+	if (r->buf && r->cost > POOLED && c->npool < POOL_MAX)
+		c->pool[c->npool++] = r->buf;
+	else
+		free(r->buf);
+	r->buf = NULL;
+	r->busy = false;
+	c->busy--;
+	c->inflight_bytes -= r->cost;
+	pthread_cond_broadcast(&c->done);
+}
+
 static bool is_write(uint16_t type)
 {
 	return type == NBD_CMD_WRITE || type == NBD_CMD_TRIM || type == NBD_CMD_WRITE_ZEROES;
@@ -613,17 +643,12 @@ static void *worker_main(void *arg)
 		c->queued--;
 		bool broken = c->broken;
 		pthread_mutex_unlock(&c->lock);
-		if (!broken && r->type == NBD_CMD_READ && !(r->buf = malloc(r->cost ? r->cost : 1)))
+		if (!broken && r->type == NBD_CMD_READ && !r->err && !(r->buf = buf_get(c, r->cost)))
 			r->err = -ENOMEM;
 		if (!broken)
 			serve(c, r);
-		free(r->buf);
 		pthread_mutex_lock(&c->lock);
-		r->buf = NULL;
-		r->busy = false;
-		c->busy--;
-		c->inflight_bytes -= r->cost;
-		pthread_cond_broadcast(&c->done);
+		slot_put(c, r);
 	}
 	pthread_mutex_unlock(&c->lock);
 	return NULL;
@@ -708,17 +733,6 @@ static struct req *take_slot(struct conn *c, const struct req *h)
 	return r;
 }
 
-static void give_back(struct conn *c, struct req *r)
-{
-	pthread_mutex_lock(&c->lock);
-	r->busy = false;
-	c->busy--;
-	c->inflight_bytes -= r->cost;
-	pthread_mutex_unlock(&c->lock);
-	free(r->buf);
-	r->buf = NULL;
-}
-
 /* Queues a request for the workers, starting one more if more requests
  * wait than idle workers do. */
 static void queue(struct conn *c, struct req *r)
@@ -769,8 +783,10 @@ static void read_requests(struct conn *c)
 		struct req *r = take_slot(c, &h);
 		if (!r)
 			break;
-		if (payload && (!(r->buf = malloc(h.len ? h.len : 1)) || recv_all(c, r->buf, h.len))) {
-			give_back(c, r);
+		if (payload && (!(r->buf = buf_get(c, h.len)) || recv_all(c, r->buf, h.len))) {
+			pthread_mutex_lock(&c->lock);
+			slot_put(c, r);
+			pthread_mutex_unlock(&c->lock);
 			break;
 		}
 		queue(c, r);
@@ -793,6 +809,8 @@ static void transmit(struct conn *c)
 	pthread_mutex_unlock(&c->lock);
 	for (unsigned i = 0; i < c->nworkers; i++)
 		pthread_join(c->workers[i], NULL);
+	while (c->npool)
+		free(c->pool[--c->npool]);
 	pthread_cond_destroy(&c->done);
 	pthread_cond_destroy(&c->work);
 	pthread_mutex_destroy(&c->send_lock);
