@@ -30,7 +30,7 @@ int blk_nbd_listen(const char *addr);
  * *stop becomes non-zero, then closes lfd; the export name is the volume
  * name. When every slot is taken, a new client takes the slot of the
  * oldest one still in its handshake, else it is turned away. Client
- * threads inherit the caller's seccomp filter. Returns 0 or -EINVAL for
+ * threads and their workers inherit the caller's seccomp filter. Returns 0 or -EINVAL for
  * bad limits.
  */
 int blk_nbd_serve(struct blk_store *s, int lfd, const struct blk_nbd_opts *o,
