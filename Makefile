@@ -26,6 +26,7 @@ GUEST_LDFLAGS := -nostdlib -static -no-pie -Wl,--build-id=none -z max-page-size=
 
 # Debian packages the build and the tests need; modules add to this list.
 DEB_PACKAGES := musl-tools nasm libcriterion-dev linux-libc-dev make gcc binutils python3 gnuplot-nox hyperfine
+DEB_PACKAGES += libnbd-bin nbdkit fio	# bench blk's NBD comparison, nbdinfo --map in tests/blk
 
 all: $(BUILD)/beyond
 

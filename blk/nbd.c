@@ -1,9 +1,17 @@
 /*
- * NBD server: handshake (NBD_OPT_GO / INFO / LIST / ABORT / EXPORT_NAME),
- * then READ, WRITE, FLUSH, TRIM, WRITE_ZEROES and DISC, with FUA. Every
- * client has a thread; the store does the locking. Options we do not
- * implement (structured replies, TLS, meta contexts) are refused with
- * NBD_REP_ERR_UNSUP, which clients handle by falling back.
+ * NBD server: handshake (NBD_OPT_GO / INFO / LIST / ABORT / EXPORT_NAME,
+ * STRUCTURED_REPLY, LIST/SET_META_CONTEXT with base:allocation), then READ,
+ * WRITE, FLUSH, TRIM, WRITE_ZEROES, BLOCK_STATUS and DISC, with FUA.
+ *
+ * Every client has a thread that reads its requests and hands them to a
+ * few worker threads of its own, which answer in any order (the protocol
+ * allows it) under a send lock: a slow request does not hold back the
+ * ones after it. Only WRITEs larger than CHUNK are served by the reading
+ * thread itself, as they arrive, so a client costs bounded memory. A FLUSH
+ * waits for the writes the connection received before it, then makes the
+ * whole store durable (blk_flush()), which covers writes completed on every
+ * connection: hence multi-conn. Options we do not implement (TLS) are
+ * refused with NBD_REP_ERR_UNSUP, which clients handle by falling back.
  */
 #include <endian.h>
 #include <errno.h>
@@ -25,20 +33,19 @@
 #include "blk/nbd_proto.h"
 #include "blk/store.h"
 
-#define TF_HAS_FLAGS     (1u << 0)
-#define TF_READ_ONLY     (1u << 1)
-#define TF_SEND_FLUSH    (1u << 2)
-#define TF_SEND_FUA      (1u << 3)
-#define TF_SEND_TRIM     (1u << 5)
-#define TF_WRITE_ZEROES  (1u << 6)
-#define TF_MULTI_CONN    (1u << 8)
-
-/* The largest request we take (advertised as the maximum block size); it
- * moves through the store in CHUNK pieces, so a client costs CHUNK of
- * memory however large its requests are. */
+/* The largest request we take (advertised as the maximum block size). A
+ * READ or WRITE up to CHUNK is queued whole; a larger one moves through
+ * the store in CHUNK pieces. */
 #define MAX_PAYLOAD (32u << 20)
 #define CHUNK       (1u << 20)
 #define OPT_MAX     65536u
+#define WORKERS     4		/* threads serving one connection's requests */
+#define QUEUE       16		/* requests of one connection in the server at once */
+#define INFLIGHT    (4u << 20)	/* bytes of their buffers (the reading thread has one CHUNK more) */
+#define BS_MAX      1024	/* descriptors in one block status reply */
+#define POOLED      (128u << 10)	/* larger buffers are CHUNK long and kept for reuse (malloc */
+#define POOL_MAX    (INFLIGHT / CHUNK)	/* would map and unmap them each time) */
+#define META_ID     1		/* base:allocation's context id */
 
 struct conn;
 
@@ -52,6 +59,20 @@ struct server {
 	uint64_t accepted;	/* connections so far: orders them by age */
 };
 
+/* A request between the reading thread and a worker. */
+struct req {
+	uint16_t type, flags;
+	uint64_t handle;	/* as on the wire */
+	uint64_t off;
+	uint32_t len;
+	int err;		/* found before serving it (range, flags) */
+	uint8_t *buf;		/* WRITE: the payload; READ: the worker's */
+	size_t cost;		/* bytes of buf counted in conn.inflight_bytes */
+	uint64_t wseq;		/* a write: its number; FLUSH: the number of writes before it */
+	bool busy;
+	struct req *next;	/* in the queue */
+};
+
 struct conn {
 	struct server *srv;	/* NULL when served alone (blk_nbd_serve_fd) */
 	struct blk_store *s;
@@ -59,10 +80,31 @@ struct conn {
 	int fd;
 	bool no_zeroes;
 	bool negotiating;	/* under srv->lock: may be evicted */
+	bool structured;	/* NBD_OPT_STRUCTURED_REPLY */
+	bool base_alloc;	/* base:allocation chosen ... */
+	char meta_name[BLK_NAME_MAX + 1];	/* ... for this export */
 	uint64_t serial;
-	int64_t deadline;	/* ms on CLOCK_MONOTONIC for the current wait; 0: none */
+	int64_t deadline;	/* the reading thread's, ms on CLOCK_MONOTONIC; 0: none */
 	struct blk_vol *vol;
-	uint8_t *buf;		/* CHUNK bytes, allocated at the first READ or WRITE */
+	uint8_t *buf;		/* CHUNK bytes for WRITEs larger than that */
+
+	/* Transmission: the queue, under lock. */
+	pthread_mutex_t lock;
+	pthread_cond_t work;	/* a request queued, or closing */
+	pthread_cond_t done;	/* a request finished */
+	struct req slots[QUEUE];
+	struct req *head, **tail;
+	unsigned busy;		/* slots in use */
+	size_t inflight_bytes;
+	uint64_t writes;	/* writes received */
+	unsigned queued;	/* requests in the queue */
+	unsigned nworkers, idle;	/* idle: waiting for a request */
+	pthread_t workers[WORKERS];
+	bool closing;		/* no more requests: workers drain the queue and leave */
+	bool broken;		/* a reply could not be sent */
+	uint8_t *pool[POOL_MAX];	/* free CHUNK buffers */
+	unsigned npool;
+	pthread_mutex_t send_lock;	/* one reply at a time on the socket */
 };
 
 static int64_t now_ms(void)
@@ -73,33 +115,34 @@ static int64_t now_ms(void)
 	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
-static void set_deadline(struct conn *c, unsigned seconds)
+static int64_t deadline_in(unsigned seconds)
 {
-	c->deadline = seconds ? now_ms() + seconds * 1000ll : 0;
+	return seconds ? now_ms() + seconds * 1000ll : 0;
 }
 
-/* Waits until the socket is ready for events, or fails at the deadline. */
-static int wait_ready(struct conn *c, short events)
+/* Waits until fd is ready for events, or fails at the deadline. */
+static int wait_ready(int fd, int64_t deadline, short events)
 {
-	struct pollfd p = { .fd = c->fd, .events = events };
+	struct pollfd p = { .fd = fd, .events = events };
 	int r;
 
 	do {
-		int64_t left = c->deadline ? c->deadline - now_ms() : -1;
-		if (c->deadline && left <= 0)
+		int64_t left = deadline ? deadline - now_ms() : -1;
+		if (deadline && left <= 0)
 			return -1;
 		r = poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left);
 	} while (r < 0 && errno == EINTR);
 	return r > 0 ? 0 : -1;
 }
 
+/* The reading thread's receive, within c->deadline. */
 static int recv_all(struct conn *c, void *p, size_t n)
 {
 	while (n) {
 		ssize_t r = recv(c->fd, p, n, MSG_DONTWAIT);
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r < 0 && errno == EAGAIN && !wait_ready(c, POLLIN))
+		if (r < 0 && errno == EAGAIN && !wait_ready(c->fd, c->deadline, POLLIN))
 			continue;
 		if (r <= 0)
 			return -1;
@@ -109,15 +152,15 @@ static int recv_all(struct conn *c, void *p, size_t n)
 	return 0;
 }
 
-static int send_iov(struct conn *c, struct iovec *iov, int n)
+static int send_iov(int fd, int64_t deadline, struct iovec *iov, int n)
 {
 	struct msghdr m = { .msg_iov = iov, .msg_iovlen = n };
 
 	while (m.msg_iovlen) {
-		ssize_t r = sendmsg(c->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t r = sendmsg(fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r < 0 && errno == EAGAIN && !wait_ready(c, POLLOUT))
+		if (r < 0 && errno == EAGAIN && !wait_ready(fd, deadline, POLLOUT))
 			continue;
 		if (r < 0)
 			return -1;
@@ -134,11 +177,12 @@ static int send_iov(struct conn *c, struct iovec *iov, int n)
 	return 0;
 }
 
+/* The handshake's sends, within c->deadline. */
 static int send_all(struct conn *c, const void *p, size_t n)
 {
 	struct iovec iov = { (void *)p, n };
 
-	return send_iov(c, &iov, 1);
+	return send_iov(c->fd, c->deadline, &iov, 1);
 }
 
 static int opt_reply(struct conn *c, uint32_t opt, uint32_t type, const void *data, uint32_t len)
@@ -146,13 +190,16 @@ static int opt_reply(struct conn *c, uint32_t opt, uint32_t type, const void *da
 	struct nbd_opt_reply h = { htobe64(NBD_REP_MAGIC), htobe32(opt), htobe32(type), htobe32(len) };
 	struct iovec iov[2] = { { &h, sizeof(h) }, { (void *)data, len } };
 
-	return send_iov(c, iov, len ? 2 : 1);
+	return send_iov(c->fd, c->deadline, iov, len ? 2 : 1);
 }
 
-static uint16_t export_flags(struct blk_vol *v)
+/* WRITE_ZEROES is a change of the map only, so it is always fast: FAST_ZERO
+ * is advertised and never fails. */
+static uint16_t export_flags(const struct conn *c, struct blk_vol *v)
 {
-	return TF_HAS_FLAGS | TF_SEND_FLUSH | TF_SEND_FUA | TF_SEND_TRIM | TF_WRITE_ZEROES |
-	       TF_MULTI_CONN | (blk_vol_readonly(v) ? TF_READ_ONLY : 0);
+	return NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA | NBD_FLAG_SEND_TRIM |
+	       NBD_FLAG_SEND_WRITE_ZEROES | NBD_FLAG_CAN_MULTI_CONN | NBD_FLAG_SEND_FAST_ZERO |
+	       (c->structured ? NBD_FLAG_SEND_DF : 0) | (blk_vol_readonly(v) ? NBD_FLAG_READ_ONLY : 0);
 }
 
 static void list_one(const struct blk_vol_info *vi, void *arg)
@@ -166,38 +213,58 @@ static void list_one(const struct blk_vol_info *vi, void *arg)
 	opt_reply(c, NBD_OPT_LIST, NBD_REP_SERVER, buf, 4 + n);
 }
 
+static uint32_t get_be32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return be32toh(v);
+}
+
+/* An export name of n bytes at d, as a string: 0, or the option's error. */
+static uint32_t export_name(const uint8_t *d, uint32_t n, char name[BLK_NAME_MAX + 1])
+{
+	/* A NUL would end the name early: "disk\0evil" is not "disk". */
+	if (memchr(d, 0, n))
+		return NBD_REP_ERR_INVALID;
+	if (n > BLK_NAME_MAX)
+		return NBD_REP_ERR_UNKNOWN;
+	memcpy(name, d, n);
+	name[n] = 0;
+	return 0;
+}
+
+/* Opening an export ends the meta context choice made for another one. */
+static void opened(struct conn *c, struct blk_vol *v, const char *name)
+{
+	c->vol = v;
+	if (strcmp(name, c->meta_name))
+		c->base_alloc = false;
+}
+
 /* NBD_OPT_INFO and NBD_OPT_GO: returns 1 to start transmission, 0 to go
  * on negotiating, -1 to drop the client. */
 static int opt_info(struct conn *c, uint32_t opt, const uint8_t *d, uint32_t len)
 {
-	uint32_t n = 0;
+	uint32_t n = len >= 6 ? get_be32(d) : 0, bad;
 	uint16_t nreq = 0;
 	char name[BLK_NAME_MAX + 1];
 
 	/* u32 name length, name, u16 number of info requests, u16 each */
-	if (len >= 6) {
-		memcpy(&n, d, 4);
-		n = be32toh(n);
-	}
 	if (len >= 6 && n <= len - 6) {
 		memcpy(&nreq, d + 4 + n, 2);
 		nreq = be16toh(nreq);
 	}
 	if (len < 6 || n > len - 6 || len != 6 + n + 2u * nreq)
 		return opt_reply(c, opt, NBD_REP_ERR_INVALID, NULL, 0);
-	/* A NUL would end the name early: "disk\0evil" is not "disk". */
-	if (memchr(d + 4, 0, n))
-		return opt_reply(c, opt, NBD_REP_ERR_INVALID, NULL, 0);
-	if (n > BLK_NAME_MAX)
-		return opt_reply(c, opt, NBD_REP_ERR_UNKNOWN, NULL, 0);
-	memcpy(name, d + 4, n);
-	name[n] = 0;
+	if ((bad = export_name(d + 4, n, name)))
+		return opt_reply(c, opt, bad, NULL, 0);
 	struct blk_vol *v;
 	if (blk_vol_open(c->s, name, &v))
 		return opt_reply(c, opt, NBD_REP_ERR_UNKNOWN, NULL, 0);
 
 	struct __attribute__((packed)) { uint16_t type; uint64_t size; uint16_t flags; } ex =
-		{ htobe16(NBD_INFO_EXPORT), htobe64(blk_vol_size(v)), htobe16(export_flags(v)) };
+		{ htobe16(NBD_INFO_EXPORT), htobe64(blk_vol_size(v)), htobe16(export_flags(c, v)) };
 	int err = opt_reply(c, opt, NBD_REP_INFO, &ex, sizeof(ex));
 	for (uint16_t i = 0; i < nreq && !err; i++) {
 		uint16_t want;
@@ -215,8 +282,63 @@ static int opt_info(struct conn *c, uint32_t opt, const uint8_t *d, uint32_t len
 		blk_vol_close(v);
 		return err;
 	}
-	c->vol = v;
+	opened(c, v, name);
 	return 1;
+}
+
+static int meta_reply(struct conn *c, uint32_t opt)
+{
+	static const char ctx[] = NBD_META_BASE_ALLOCATION;
+	uint8_t buf[4 + sizeof(ctx) - 1];
+
+	memcpy(buf, &(uint32_t){ htobe32(META_ID) }, 4);
+	memcpy(buf + 4, ctx, sizeof(ctx) - 1);
+	return opt_reply(c, opt, NBD_REP_META_CONTEXT, buf, sizeof(buf));
+}
+
+/* NBD_OPT_LIST_META_CONTEXT and NBD_OPT_SET_META_CONTEXT: u32 name length,
+ * export name, u32 number of queries, each a u32 length and a string. We
+ * know one context: base:allocation. */
+static int opt_meta(struct conn *c, uint32_t opt, const uint8_t *d, uint32_t len)
+{
+	bool set = opt == NBD_OPT_SET_META_CONTEXT;
+	char name[BLK_NAME_MAX + 1];
+	uint32_t n = len >= 8 ? get_be32(d) : 0, nq, bad, at;
+	struct blk_vol *v;
+
+	if (len < 8 || n > len - 8 || (set && !c->structured))
+		return opt_reply(c, opt, NBD_REP_ERR_INVALID, NULL, 0);
+	nq = get_be32(d + 4 + n);
+	/* Every query must fit exactly before we answer any. */
+	at = 8 + n;
+	for (uint32_t i = 0; i < nq; i++) {
+		if (len - at < 4 || get_be32(d + at) > len - at - 4)
+			return opt_reply(c, opt, NBD_REP_ERR_INVALID, NULL, 0);
+		at += 4 + get_be32(d + at);
+	}
+	if (at != len)
+		return opt_reply(c, opt, NBD_REP_ERR_INVALID, NULL, 0);
+	if ((bad = export_name(d + 4, n, name)))
+		return opt_reply(c, opt, bad, NULL, 0);
+	if (blk_vol_open(c->s, name, &v))
+		return opt_reply(c, opt, NBD_REP_ERR_UNKNOWN, NULL, 0);
+	blk_vol_close(v);
+
+	bool match = !set && !nq;	/* LIST without queries: all contexts */
+	at = 8 + n;
+	for (uint32_t i = 0; i < nq; i++) {
+		uint32_t ql = get_be32(d + at);
+		const char *q = (const char *)d + at + 4;
+		at += 4 + ql;
+		if ((ql == 15 && !memcmp(q, NBD_META_BASE_ALLOCATION, 15)) || (!set && ql == 5 && !memcmp(q, "base:", 5)))
+			match = true;
+	}
+	if (set) {
+		c->base_alloc = match;
+		strcpy(c->meta_name, name);
+	}
+	int err = match ? meta_reply(c, opt) : 0;
+	return err ? err : opt_reply(c, opt, NBD_REP_ACK, NULL, 0);
 }
 
 /* One option with its data (NUL-terminated for EXPORT_NAME): 1 to start
@@ -226,10 +348,12 @@ static int option(struct conn *c, uint32_t opt, uint8_t *d, uint32_t len)
 	switch (opt) {
 	case NBD_OPT_EXPORT_NAME: {
 		/* No way to refuse here but to hang up. */
-		if (len > BLK_NAME_MAX || strlen((char *)d) != len || blk_vol_open(c->s, (char *)d, &c->vol))
+		struct blk_vol *v;
+		if (len > BLK_NAME_MAX || strlen((char *)d) != len || blk_vol_open(c->s, (char *)d, &v))
 			return -1;
+		opened(c, v, (char *)d);
 		struct __attribute__((packed)) { uint64_t size; uint16_t flags; uint8_t zero[124]; } ex =
-			{ htobe64(blk_vol_size(c->vol)), htobe16(export_flags(c->vol)), { 0 } };
+			{ htobe64(blk_vol_size(v)), htobe16(export_flags(c, v)), { 0 } };
 		return send_all(c, &ex, c->no_zeroes ? 10 : sizeof(ex)) ? -1 : 1;
 	}
 	case NBD_OPT_ABORT:
@@ -246,6 +370,14 @@ static int option(struct conn *c, uint32_t opt, uint8_t *d, uint32_t len)
 	case NBD_OPT_INFO:
 	case NBD_OPT_GO:
 		return opt_info(c, opt, d, len);
+	case NBD_OPT_STRUCTURED_REPLY:
+		if (len)
+			return opt_reply(c, opt, NBD_REP_ERR_INVALID, NULL, 0);
+		c->structured = true;
+		return opt_reply(c, opt, NBD_REP_ACK, NULL, 0);
+	case NBD_OPT_LIST_META_CONTEXT:
+	case NBD_OPT_SET_META_CONTEXT:
+		return opt_meta(c, opt, d, len);
 	default:
 		return opt_reply(c, opt, NBD_REP_ERR_UNSUP, NULL, 0);
 	}
@@ -258,7 +390,7 @@ static int negotiate(struct conn *c)
 		{ htobe64(NBD_MAGIC), htobe64(NBD_IHAVEOPT), htobe16(NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES) };
 	uint32_t cflags;
 
-	set_deadline(c, c->o->timeout);
+	c->deadline = deadline_in(c->o->timeout);
 	if (send_all(c, &hello, sizeof(hello)) || recv_all(c, &cflags, 4))
 		return -1;
 	cflags = be32toh(cflags);
@@ -287,6 +419,8 @@ static int negotiate(struct conn *c)
 	return 0;
 }
 
+/* --- replies (any thread, under send_lock) ----------------------------------- */
+
 static uint32_t nbd_errno(int err)
 {
 	switch (-err) {
@@ -295,104 +429,392 @@ static uint32_t nbd_errno(int err)
 	case ENOMEM: return 12;
 	case EINVAL: return 22;
 	case ENOSPC: return 28;
+	case ENOTSUP: return 95;
 	default: return 5;			/* NBD_EIO */
 	}
 }
 
-static struct nbd_reply reply_header(const struct nbd_request *rq, int err)
+/* Ends the connection: the reading thread wakes up and stops, the workers
+ * drop what is queued. */
+static void hang_up(struct conn *c)
 {
-	return (struct nbd_reply){ htobe32(NBD_REPLY_MAGIC), htobe32(nbd_errno(err)), rq->handle };
+	pthread_mutex_lock(&c->lock);
+	c->broken = true;
+	pthread_cond_broadcast(&c->done);
+	pthread_mutex_unlock(&c->lock);
+	shutdown(c->fd, SHUT_RDWR);
 }
 
-static int reply(struct conn *c, const struct nbd_request *rq, int err)
+static int send_reply(struct conn *c, struct iovec *iov, int n)
 {
-	struct nbd_reply rp = reply_header(rq, err);
-
-	return send_all(c, &rp, sizeof(rp));
-}
-
-/* READ: the reply (with the first chunk's error) and then the data. Simple
- * replies cannot report an error once data flows: a later chunk that fails
- * drops the connection, so the client never takes wrong data for right. */
-static int do_read(struct conn *c, const struct nbd_request *rq, uint64_t off, uint32_t len)
-{
-	uint32_t n = len < CHUNK ? len : CHUNK;
-	int err = blk_read(c->vol, c->buf, off, n);
-	struct nbd_reply rp = reply_header(rq, err);
-	struct iovec iov[2] = { { &rp, sizeof(rp) }, { c->buf, n } };
-
-	if (send_iov(c, iov, err ? 1 : 2))
+	if (send_iov(c->fd, deadline_in(c->o->timeout), iov, n)) {
+		hang_up(c);
 		return -1;
-	for (uint32_t done = n; !err && done < len; done += n) {
-		n = len - done < CHUNK ? len - done : CHUNK;
-		if (blk_read(c->vol, c->buf, off + done, n) || send_all(c, c->buf, n))
-			return -1;
 	}
 	return 0;
 }
 
-/* WRITE: takes the whole payload chunk by chunk, writing while all goes
- * well, then replies with the first error. */
-static int do_write(struct conn *c, const struct nbd_request *rq, uint64_t off, uint32_t len,
-		    unsigned fua, int err)
+static int reply_simple(struct conn *c, const struct req *r, int err)
 {
-	for (uint32_t done = 0; done < len;) {
-		uint32_t n = len - done < CHUNK ? len - done : CHUNK;
+	struct nbd_reply rp = { htobe32(NBD_REPLY_MAGIC), htobe32(nbd_errno(err)), r->handle };
+	struct iovec iov = { &rp, sizeof(rp) };
+
+	pthread_mutex_lock(&c->send_lock);
+	int e = send_reply(c, &iov, 1);
+	pthread_mutex_unlock(&c->send_lock);
+	return e;
+}
+
+static struct nbd_structured_reply chunk_header(const struct req *r, uint16_t type, uint32_t len)
+{
+	return (struct nbd_structured_reply){ htobe32(NBD_STRUCTURED_REPLY_MAGIC), htobe16(NBD_REPLY_FLAG_DONE),
+					      htobe16(type), r->handle, htobe32(len) };
+}
+
+/* The final chunk with payload p of n bytes, or a simple reply when
+ * structured replies are off (err only). */
+static int reply_chunk(struct conn *c, const struct req *r, uint16_t type, const void *p, uint32_t n)
+{
+	struct nbd_structured_reply h = chunk_header(r, type, n);
+	struct iovec iov[2] = { { &h, sizeof(h) }, { (void *)p, n } };
+
+	pthread_mutex_lock(&c->send_lock);
+	int e = send_reply(c, iov, n ? 2 : 1);
+	pthread_mutex_unlock(&c->send_lock);
+	return e;
+}
+
+/* Replies to READ and BLOCK_STATUS are structured once negotiated, errors too. */
+static int reply_error(struct conn *c, const struct req *r, int err)
+{
+	struct __attribute__((packed)) { uint32_t error; uint16_t msglen; } e = { htobe32(nbd_errno(err)), 0 };
+	bool chunked = c->structured && (r->type == NBD_CMD_READ || r->type == NBD_CMD_BLOCK_STATUS);
+
+	return chunked ? reply_chunk(c, r, NBD_REPLY_TYPE_ERROR, &e, sizeof(e)) : reply_simple(c, r, err);
+}
+
+/* READ: the header with the first piece, then the rest piece by piece under
+ * the send lock. A reply cannot report an error once data flows: a later
+ * piece that fails drops the connection, so the client never takes wrong
+ * data for right. The data is one chunk, so DF always holds. */
+static int do_read(struct conn *c, struct req *r)
+{
+	uint32_t n = r->len < CHUNK ? r->len : CHUNK;
+	int err = blk_read(c->vol, r->buf, r->off, n);
+
+	if (err)
+		return reply_error(c, r, err);
+	if (c->structured && !r->len)
+		return reply_chunk(c, r, NBD_REPLY_TYPE_NONE, NULL, 0);
+	struct nbd_reply rp = { htobe32(NBD_REPLY_MAGIC), 0, r->handle };
+	struct nbd_structured_reply h = chunk_header(r, NBD_REPLY_TYPE_OFFSET_DATA, 8 + r->len);
+	uint64_t off = htobe64(r->off);
+	struct iovec simple[2] = { { &rp, sizeof(rp) }, { r->buf, n } };
+	struct iovec chunked[3] = { { &h, sizeof(h) }, { &off, 8 }, { r->buf, n } };
+
+	pthread_mutex_lock(&c->send_lock);
+	err = c->structured ? send_reply(c, chunked, 3) : send_reply(c, simple, 2);
+	for (uint32_t done = n; !err && done < r->len; done += n) {
+		n = r->len - done < CHUNK ? r->len - done : CHUNK;
+		struct iovec iov = { r->buf, n };
+		if (blk_read(c->vol, r->buf, r->off + done, n)) {
+			hang_up(c);
+			err = -1;
+		} else {
+			err = send_reply(c, &iov, 1);
+		}
+	}
+	pthread_mutex_unlock(&c->send_lock);
+	return err;
+}
+
+struct status {
+	uint32_t d[2 * BS_MAX];	/* length, flags */
+	unsigned n, max;
+};
+
+static int status_run(uint64_t len, enum blk_extent kind, void *arg)
+{
+	struct status *st = arg;
+
+	st->d[2 * st->n] = htobe32(len);	/* within the request's u32 length */
+	st->d[2 * st->n + 1] = htobe32(kind == BLK_EXTENT_ZERO ? NBD_STATE_HOLE | NBD_STATE_ZERO : 0);
+	return ++st->n == st->max;
+}
+
+/* BLOCK_STATUS for base:allocation: runs from the request's offset, at
+ * most BS_MAX of them (one with REQ_ONE); the client asks again for more. */
+static int do_block_status(struct conn *c, struct req *r)
+{
+	struct { uint32_t id; struct status st; } p = { htobe32(META_ID),
+		{ .max = r->flags & NBD_CMD_FLAG_REQ_ONE ? 1 : BS_MAX } };
+	int err = blk_extents(c->vol, r->off, r->len, status_run, &p.st);
+
+	if (err)
+		return reply_error(c, r, err);
+	return reply_chunk(c, r, NBD_REPLY_TYPE_BLOCK_STATUS, &p, 4 + 8 * p.st.n);
+}
+
+/* A buffer for n bytes (a CHUNK one beyond POOLED). */
+static uint8_t *buf_get(struct conn *c, size_t n)
+{
+	uint8_t *b = NULL;
+
+	pthread_mutex_lock(&c->lock);
+	if (n > POOLED && c->npool)
+		b = c->pool[--c->npool];
+	pthread_mutex_unlock(&c->lock);
+	return b ? b : malloc(n > POOLED ? CHUNK : n ? n : 1);
+}
+
+/* Gives back a request's buffer and its slot; under c->lock. */
+static void slot_put(struct conn *c, struct req *r)
+{
+	if (r->buf && r->cost > POOLED && c->npool < POOL_MAX)
+		c->pool[c->npool++] = r->buf;
+	else
+		free(r->buf);
+	r->buf = NULL;
+	r->busy = false;
+	c->busy--;
+	c->inflight_bytes -= r->cost;
+	pthread_cond_broadcast(&c->done);
+}
+
+static bool is_write(uint16_t type)
+{
+	return type == NBD_CMD_WRITE || type == NBD_CMD_TRIM || type == NBD_CMD_WRITE_ZEROES;
+}
+
+/* A FLUSH covers the writes this connection received before it: waits
+ * until none of them is still being served. */
+static void wait_writes(struct conn *c, uint64_t before)
+{
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		bool pending = false;
+		for (unsigned i = 0; i < QUEUE && !pending; i++)
+			pending = c->slots[i].busy && is_write(c->slots[i].type) && c->slots[i].wseq <= before;
+		if (!pending)
+			break;
+		pthread_cond_wait(&c->done, &c->lock);
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+static int serve(struct conn *c, struct req *r)
+{
+	unsigned fua = r->flags & NBD_CMD_FLAG_FUA ? BLK_FUA : 0;
+
+	if (c->o->before_request)
+		c->o->before_request(c->o->hook_arg, r->type, r->off);
+	if (r->err)
+		return reply_error(c, r, r->err);
+	switch (r->type) {
+	case NBD_CMD_READ:
+		return do_read(c, r);
+	case NBD_CMD_BLOCK_STATUS:
+		return do_block_status(c, r);
+	case NBD_CMD_WRITE:
+		return reply_simple(c, r, blk_write(c->vol, r->buf, r->off, r->len, fua));
+	case NBD_CMD_FLUSH:
+		wait_writes(c, r->wseq);
+		return reply_simple(c, r, blk_flush(c->s));
+	default:	/* TRIM, WRITE_ZEROES */
+		return reply_simple(c, r, blk_trim(c->vol, r->off, r->len, fua));
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	struct conn *c = arg;
+
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		c->idle++;
+		while (!c->head && !c->closing)
+			pthread_cond_wait(&c->work, &c->lock);
+		c->idle--;
+		struct req *r = c->head;
+		if (!r)
+			break;
+		if (!(c->head = r->next))
+			c->tail = &c->head;
+		c->queued--;
+		bool broken = c->broken;
+		pthread_mutex_unlock(&c->lock);
+		if (!broken && r->type == NBD_CMD_READ && !r->err && !(r->buf = buf_get(c, r->cost)))
+			r->err = -ENOMEM;
+		if (!broken)
+			serve(c, r);
+		pthread_mutex_lock(&c->lock);
+		slot_put(c, r);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+/* --- the reading thread -------------------------------------------------------- */
+
+/* What a request may carry and what it asks for, before anything is read
+ * into the store: 0 or the error to answer. */
+static int check(const struct conn *c, const struct req *r)
+{
+	uint64_t size = blk_vol_size(c->vol);
+	uint16_t allowed = NBD_CMD_FLAG_FUA;
+
+	switch (r->type) {
+	case NBD_CMD_READ:
+		allowed |= c->structured ? NBD_CMD_FLAG_DF : 0;
+		break;
+	case NBD_CMD_WRITE_ZEROES:
+		allowed |= NBD_CMD_FLAG_NO_HOLE | NBD_CMD_FLAG_FAST_ZERO;
+		break;
+	case NBD_CMD_BLOCK_STATUS:
+		if (!c->base_alloc || !r->len)
+			return -EINVAL;
+		allowed |= NBD_CMD_FLAG_REQ_ONE;
+		break;
+	case NBD_CMD_WRITE:
+	case NBD_CMD_TRIM:
+		break;
+	case NBD_CMD_FLUSH:
+		return r->off || r->len ? -EINVAL : 0;
+	default:
+		return -EINVAL;
+	}
+	if (r->flags & ~allowed)
+		return -EINVAL;
+	if (r->off > size || r->len > size - r->off)
+		return r->type == NBD_CMD_WRITE ? -ENOSPC : -EINVAL;
+	return 0;
+}
+
+/* A WRITE larger than CHUNK, served as it arrives: writes while all goes
+ * well, then replies with the first error. */
+static int big_write(struct conn *c, struct req *r)
+{
+	int err = r->err;
+
+	if (!c->buf && !(c->buf = malloc(CHUNK)))
+		return -1;
+	for (uint32_t done = 0; done < r->len;) {
+		uint32_t n = r->len - done < CHUNK ? r->len - done : CHUNK;
 		if (recv_all(c, c->buf, n))
 			return -1;
 		if (!err)
-			err = blk_write(c->vol, c->buf, off + done, n, fua);
+			err = blk_write(c->vol, c->buf, r->off + done, n, r->flags & NBD_CMD_FLAG_FUA ? BLK_FUA : 0);
 		done += n;
 	}
-	return reply(c, rq, err);
+	return reply_simple(c, r, err);
+}
+
+/* A free slot, once its buffer fits the budget, holding a copy of h; NULL
+ * once the connection broke. Writes are numbered here, in the order they
+ * arrive, so that a FLUSH waits for the writes before it only. */
+static struct req *take_slot(struct conn *c, const struct req *h)
+{
+	struct req *r = NULL;
+
+	pthread_mutex_lock(&c->lock);
+	while (!c->broken && (c->busy == QUEUE || (c->busy && c->inflight_bytes + h->cost > INFLIGHT)))
+		pthread_cond_wait(&c->done, &c->lock);
+	for (unsigned i = 0; i < QUEUE && !r && !c->broken; i++)
+		if (!c->slots[i].busy)
+			r = &c->slots[i];
+	if (r) {
+		*r = *h;
+		r->busy = true;
+		r->wseq = is_write(h->type) ? ++c->writes : c->writes;
+		c->busy++;
+		c->inflight_bytes += h->cost;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+/* Queues a request for the workers, starting one more if more requests
+ * wait than idle workers do. */
+static void queue(struct conn *c, struct req *r)
+{
+	pthread_mutex_lock(&c->lock);
+	r->next = NULL;
+	*c->tail = r;
+	c->tail = &r->next;
+	if (++c->queued > c->idle && c->nworkers < WORKERS &&
+	    !pthread_create(&c->workers[c->nworkers], NULL, worker_main, c))
+		c->nworkers++;
+	pthread_cond_signal(&c->work);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* Reads requests until the client leaves, breaks the protocol or times
+ * out; the workers finish what was queued. */
+static void read_requests(struct conn *c)
+{
+	for (;;) {
+		struct nbd_request rq;
+		/* Between requests a client may idle for idle_timeout; a request,
+		 * once begun, gets timeout to arrive whole, and each reply too. */
+		c->deadline = deadline_in(c->o->idle_timeout);
+		if (wait_ready(c->fd, c->deadline, POLLIN))
+			break;
+		c->deadline = deadline_in(c->o->timeout);
+		if (recv_all(c, &rq, sizeof(rq)) || be32toh(rq.magic) != NBD_REQUEST_MAGIC)
+			break;
+		struct req h = { .type = be16toh(rq.type), .flags = be16toh(rq.flags), .handle = rq.handle,
+				 .off = be64toh(rq.off), .len = be32toh(rq.len) };
+		bool payload = h.type == NBD_CMD_WRITE;
+
+		if (h.type == NBD_CMD_DISC)
+			break;
+		if ((payload || h.type == NBD_CMD_READ) && h.len > MAX_PAYLOAD)
+			break;	/* cannot skip that much safely */
+		h.err = check(c, &h);
+		if (payload && h.len > CHUNK) {
+			if (big_write(c, &h))
+				break;
+			continue;
+		}
+		if (h.type == NBD_CMD_READ && !h.err)
+			h.cost = h.len < CHUNK ? h.len : CHUNK;
+		else if (payload)
+			h.cost = h.len;
+		struct req *r = take_slot(c, &h);
+		if (!r)
+			break;
+		if (payload && (!(r->buf = buf_get(c, h.len)) || recv_all(c, r->buf, h.len))) {
+			pthread_mutex_lock(&c->lock);
+			slot_put(c, r);
+			pthread_mutex_unlock(&c->lock);
+			break;
+		}
+		queue(c, r);
+	}
 }
 
 static void transmit(struct conn *c)
 {
-	struct blk_vol *v = c->vol;
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_mutex_init(&c->send_lock, NULL);
+	pthread_cond_init(&c->work, NULL);
+	pthread_cond_init(&c->done, NULL);
+	c->tail = &c->head;
 
-	for (;;) {
-		struct nbd_request rq;
-		/* Between requests a client may idle for idle_timeout; a request,
-		 * once begun, and its reply get timeout. */
-		set_deadline(c, c->o->idle_timeout);
-		if (wait_ready(c, POLLIN))
-			break;
-		set_deadline(c, c->o->timeout);
-		if (recv_all(c, &rq, sizeof(rq)) || be32toh(rq.magic) != NBD_REQUEST_MAGIC)
-			break;
-		uint16_t type = be16toh(rq.type), flags = be16toh(rq.flags);
-		uint64_t off = be64toh(rq.off);
-		uint32_t len = be32toh(rq.len);
-		unsigned fua = flags & NBD_CMD_FLAG_FUA ? BLK_FUA : 0;
-		bool payload = type == NBD_CMD_READ || type == NBD_CMD_WRITE;
-		bool ranged = payload || type == NBD_CMD_TRIM || type == NBD_CMD_WRITE_ZEROES;
-		int err = 0, r;
+	read_requests(c);
 
-		if (type == NBD_CMD_DISC)
-			break;
-		if (payload && len > MAX_PAYLOAD)
-			break;	/* cannot skip that much safely */
-		if (payload && !c->buf && !(c->buf = malloc(CHUNK)))
-			break;
-		if (ranged && (off > blk_vol_size(v) || len > blk_vol_size(v) - off))
-			err = type == NBD_CMD_WRITE ? -ENOSPC : -EINVAL;
-		else if (type == NBD_CMD_FLUSH)
-			err = blk_flush(c->s);
-		else if (type == NBD_CMD_TRIM || type == NBD_CMD_WRITE_ZEROES)
-			err = blk_trim(v, off, len, fua);
-		else if (!ranged)
-			err = -EINVAL;
-		/* r: the connection failed */
-		if (type == NBD_CMD_WRITE)
-			r = do_write(c, &rq, off, len, fua, err);
-		else if (type == NBD_CMD_READ && !err)
-			r = do_read(c, &rq, off, len);
-		else
-			r = reply(c, &rq, err);
-		if (r)
-			break;
-	}
+	pthread_mutex_lock(&c->lock);
+	c->closing = true;
+	pthread_cond_broadcast(&c->work);
+	pthread_mutex_unlock(&c->lock);
+	for (unsigned i = 0; i < c->nworkers; i++)
+		pthread_join(c->workers[i], NULL);
+	while (c->npool)
+		free(c->pool[--c->npool]);
+	pthread_cond_destroy(&c->done);
+	pthread_cond_destroy(&c->work);
+	pthread_mutex_destroy(&c->send_lock);
+	pthread_mutex_destroy(&c->lock);
 }
 
 /* Negotiates and serves one client; leaves c->fd open. */
@@ -414,9 +836,13 @@ static void serve_conn(struct conn *c)
 
 void blk_nbd_serve_fd(struct blk_store *s, int fd, const struct blk_nbd_opts *o)
 {
-	struct conn c = { .s = s, .o = o, .fd = fd };
+	struct conn *c = calloc(1, sizeof(*c));
 
-	serve_conn(&c);
+	if (c) {
+		*c = (struct conn){ .s = s, .o = o, .fd = fd };
+		serve_conn(c);
+	}
+	free(c);
 	close(fd);
 }
 

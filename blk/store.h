@@ -84,6 +84,15 @@ int blk_write(struct blk_vol *v, const void *buf, uint64_t off, size_t len, unsi
 /* Drops the range's blocks (reads then return zeros); serves TRIM and WRITE_ZEROES. */
 int blk_trim(struct blk_vol *v, uint64_t off, uint64_t len, unsigned flags);
 
+/* The volume's runs of blocks from off to off+len, in order: fn gets each
+ * run's length (the first and last clipped to the range) and kind. Zero
+ * runs are trimmed, never written or written with zeros (the store keeps
+ * no zero blocks). fn runs under the store's read lock and must not call
+ * the store; a non-zero return stops the walk (a negative one is returned). */
+enum blk_extent { BLK_EXTENT_DATA, BLK_EXTENT_ZERO };
+int blk_extents(struct blk_vol *v, uint64_t off, uint64_t len,
+		int (*fn)(uint64_t len, enum blk_extent kind, void *arg), void *arg);
+
 struct blk_vol_info {
 	char name[BLK_NAME_MAX + 1];
 	uint64_t size;

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include "hv/bench/blk.h"
+#include "hv/bench/blk_nbd.h"
 
 /* The space part drives mkfs.ext4, debugfs and qemu-img through shell command lines. */
 int blk_bench_sh(const char *fmt, ...)
@@ -117,7 +118,7 @@ static void json_index(struct json *j, const struct index_result *x)
 }
 
 static int write_json(const struct bench_out *o, const struct blk_bench_cfg *c, const struct space_result *s,
-		      const struct speed_result *p, const struct index_result *x)
+		      const struct speed_result *p, const struct index_result *x, const struct blk_nbd_result *nbd)
 {
 	FILE *f = bench_out_open(o, "json");
 	struct json j;
@@ -143,6 +144,8 @@ static int write_json(const struct bench_out *o, const struct blk_bench_cfg *c, 
 	json_num(&j, "hash_xxh3_128_cached_gbs", p->hash_cached_gbs, 2);
 	json_num(&j, "memcpy_cached_gbs", p->memcpy_cached_gbs, 2);
 	json_index(&j, x);
+	if (nbd)
+		blk_bench_nbd_json(&j, nbd);
 	json_end(&j);
 	return bench_out_close(o, "json", f);
 }
@@ -191,7 +194,9 @@ static const char bench_usage[] =
 	"usage: beyond bench blk [--quick] [--dir DIR] [--json FILE]\n"
 	"  space: 20 similar ext4 images and update rounds, raw vs qcow2 overlays vs the store\n"
 	"  speed: 4K/64K sequential/random I/O, raw file vs store, directly and over NBD; hash vs memcpy\n"
-	"  --quick       a smaller run (under a minute)\n"
+	"  nbd: beyond's NBD server vs qemu-nbd (raw, qcow2) and nbdkit (file) with fio, qemu-img bench,\n"
+	"       nbdcopy; reads behind a FLUSH\n"
+	"  --quick       a smaller run (a few minutes)\n"
 	"  --dir         where the scratch directory goes (default /tmp)\n"
 	"  --json FILE   JSON path (also --out; default results/blk-DATE.json; plot .svg/.png next to it)\n";
 
@@ -242,6 +247,7 @@ int bench_blk_main(int argc, char **argv)
 		err = blk_bench_speed(&c, &speed);
 	if (!err)
 		err = blk_bench_index(&c, &index);
+	struct blk_nbd_result *nbd = err ? NULL : blk_bench_nbd(&c, a.quick);
 	blk_bench_sh("rm -rf %s", work);
 	if (err) {
 		fprintf(stderr, "bench blk: failed: %s\n", strerror(-err));
@@ -267,7 +273,10 @@ int bench_blk_main(int argc, char **argv)
 	       "durable (flush every 4 MiB) seq 64K %.2f, rand 4K %.2f (want >= 0.8)\n",
 	       speed.api[0].store_mbs / speed.api[0].raw_mbs, speed.api[2].store_mbs / speed.api[2].raw_mbs,
 	       speed.api[8].store_mbs / speed.api[8].raw_mbs, speed.api[9].store_mbs / speed.api[9].raw_mbs);
-	err = write_json(&out, &c, &space, &speed, &index);
+	if (nbd)
+		blk_bench_nbd_print(nbd);
+	err = write_json(&out, &c, &space, &speed, &index, nbd);
+	blk_bench_nbd_free(nbd);
 	if (!err && !write_dat(&out, &space, &speed))
 		bench_plot(&out, 1400, 560, plot_body, &space);
 	printf("results: %s.json; %.0f s\n", out.stem, bench_now() - t0);

@@ -12,15 +12,7 @@ fi
 
 S=$T_TMP/store
 SOCK=$T_TMP/nbd.sock
-url() { echo "nbd+unix:///$1?socket=$SOCK"; }
-serve() {
-	rm -f "$SOCK"
-	"$BEYOND" blk serve "$S" --nbd "unix:$SOCK" 2>"$T_TMP/serve.log" &
-	SERVER=$!
-	for _ in $(seq 100); do [ -S "$SOCK" ] && return 0; sleep 0.05; done
-	return 1
-}
-stop() { kill -TERM "$SERVER" 2>/dev/null; wait "$SERVER"; }
+source "$T_ROOT/tests/blk/nbd_serve.sh"
 stop_checked() {
 	if stop; then t_pass "server exits cleanly on SIGTERM"; else t_fail "server exits cleanly on SIGTERM" "status $?"; fi
 }
@@ -33,7 +25,7 @@ head -c 8M /dev/zero >>"$T_TMP/img"
 head -c 16M "$T_TMP/img" >>"$T_TMP/img"
 truncate -s 64M "$T_TMP/img"
 
-if serve; then t_pass "server starts"; else t_fail "server starts" "$(cat "$T_TMP/serve.log")"; fi
+serve && t_pass "server starts"
 t_expect "qemu-img info" 0 timeout 30 qemu-img info "$(url disk)"
 t_grep "size is the volume's" "$T_TMP/out" "67108864 bytes"
 t_expect "unknown export refused" 1 timeout 30 qemu-img info "$(url nosuch)"
@@ -80,7 +72,7 @@ t_expect "write with FUA" 0 timeout 30 qemu-io -f raw -c "write -f -P 0x5a 40M 6
 t_expect "write then flush" 0 timeout 30 qemu-io -f raw -c "write -P 0x6b 41M 100k" -c flush "$(url disk)"
 kill -KILL "$SERVER"; wait "$SERVER" 2>/dev/null
 t_expect "fsck after kill -9" 0 "$BEYOND" blk fsck "$S"
-if serve; then t_pass "server restarts"; else t_fail "server restarts" "$(cat "$T_TMP/serve.log")"; fi
+serve && t_pass "server restarts"
 t_expect "FUA write survived" 0 timeout 30 qemu-io -f raw -c "read -P 0x5a 40M 64k" -c "read -P 0x6b 41M 100k" "$(url disk)"
 if grep -q "Pattern verification failed" "$T_TMP/out"; then t_fail "acknowledged data intact" "$(cat "$T_TMP/out")"; else t_pass "acknowledged data intact"; fi
 stop_checked

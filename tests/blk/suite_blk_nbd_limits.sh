@@ -13,16 +13,7 @@ fi
 S=$T_TMP/store
 SOCK=$T_TMP/nbd.sock
 HOSTILE="python3 $T_ROOT/tests/blk/nbd_hostile.py $SOCK"
-url() { echo "nbd+unix:///$1?socket=$SOCK"; }
-serve() {
-	rm -f "$SOCK"
-	"$BEYOND" blk serve "$S" --nbd "unix:$SOCK" "$@" 2>"$T_TMP/serve.log" &
-	SERVER=$!
-	for _ in $(seq 100); do [ -S "$SOCK" ] && return 0; sleep 0.05; done
-	t_fail "server starts" "$(cat "$T_TMP/serve.log")"
-	return 1
-}
-stop() { kill -TERM "$SERVER" 2>/dev/null; wait "$SERVER"; }
+source "$T_ROOT/tests/blk/nbd_serve.sh"
 # hold NAME TEST ARGS...: starts a holding hostile client on fd 3/4, waits for "ready".
 hold() {
 	local name=$1
