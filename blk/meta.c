@@ -140,7 +140,9 @@ void meta_free_run(const struct blk_meta *m, uint32_t from, uint32_t *first, uin
 #define ALIGNED_SCAN_WORDS 1024
 
 /* A run of want free slots starting at a multiple of align (both powers
- * of two up to 64, want <= align), searched from the cursor on. */
+ * of two up to 64, want <= align), searched from the cursor on; a failed
+ * search moves the cursor past what it scanned, so the next one looks
+ * further (each word is scanned about once per sweep). */
 static bool find_aligned(struct blk_meta *m, uint32_t want, uint32_t align, uint32_t *first)
 {
 	uint32_t words = (m->nslots + 63) / 64, w = m->cursor / 64 % words;
@@ -154,6 +156,7 @@ static bool find_aligned(struct blk_meta *m, uint32_t want, uint32_t align, uint
 				return true;
 			}
 	}
+	m->cursor = (uint32_t)((uint64_t)w * 64 % m->nslots);
 	return false;
 }
 
@@ -185,7 +188,7 @@ int meta_alloc(struct blk_meta *m, uint32_t want, uint32_t *first, uint32_t *got
 	}
 	if (m->nfree && find_aligned(m, want, align, first)) {
 		*got = want;
-	} else if (m->nfree) {
+	} else if (m->nfree && want == 1) {
 		*got = find_any(m, want, first);
 	} else {
 		/* Grow the file: aligned, the slots skipped stay free (holes). */

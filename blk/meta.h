@@ -116,8 +116,9 @@ int meta_apply(struct blk_meta *m, uint32_t type, const void *p, uint32_t len);
 /* Takes up to want (1 .. 64) consecutive free slots for new blocks (I2):
  * *got of them from *first, each REF_NEW and unreferenced. A run of free
  * slots aligned to want (rounded up to a power of two) comes first, so the
- * blocks of a large write share page-cache folios as in a raw file; then
- * any free slots; then the file grows (aligned, the gap stays free). */
+ * blocks of a large write share page-cache folios as in a raw file; else
+ * a single block takes any free slot, and a run grows the file (aligned,
+ * the gap stays free): scattered free slots would scatter its blocks. */
 int meta_alloc(struct blk_meta *m, uint32_t want, uint32_t *first, uint32_t *got);
 /* Takes or gives back one free slot without allocating it (the store
  * punches its space meanwhile). */
