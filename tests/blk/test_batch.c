@@ -132,12 +132,7 @@ Test(batch, overwrites_stay_in_sequence)
 
 static uint64_t data_disk_bytes(void)
 {
-	char p[128];
-	struct stat s;
-
-	snprintf(p, sizeof(p), "%s/data", dir);
-	cr_assert_eq(stat(p, &s), 0);
-	return (uint64_t)s.st_blocks * 512;
+	return test_data_disk_bytes(dir);
 }
 
 Test(batch, scattered_frees_are_punched_over_commits)
