@@ -3,10 +3,11 @@
  * no nearer its home than any entry it passed, so a lookup stops at the
  * first entry nearer its own home than the probe is: a miss costs about
  * as many probes as a hit (~3 at the highest load, 0.8), where plain
- * linear probing needs ~13. That buys the high load that keeps an entry
- * near 4 bytes / 0.65, and no tombstones keep lookups short however many
- * blocks come and go. The capacity grows by half, not doubling, for the
- * same reason; the home is the hash scaled to the capacity (no mask).
+ * linear probing needs ~13. That buys the high load (0.57 .. 0.8) that
+ * keeps an entry within 4 bytes / 0.57, and no tombstones keep lookups
+ * short however many blocks come and go. The capacity grows by 2/5, not
+ * doubling, for the same reason; the home is the hash scaled to the
+ * capacity (no mask).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -74,7 +75,7 @@ static void place(struct blk_index *ix, uint32_t slot)
 static int grow(struct blk_index *ix)
 {
 	uint32_t *old = ix->tab;
-	size_t oldcap = ix->cap, cap = oldcap + oldcap / 2;
+	size_t oldcap = ix->cap, cap = oldcap + oldcap * 2 / 5;
 
 	ix->tab = calloc(cap, sizeof(*ix->tab));
 	if (!ix->tab) {

@@ -71,16 +71,29 @@ int journal_add(struct journal *j, uint32_t type, const void *payload, uint32_t 
 	return 0;
 }
 
-int journal_commit(struct journal *j)
+int journal_seal(struct journal *j)
 {
-	size_t done = 0;
-	int err = journal_add(j, J_COMMIT, &j->end, sizeof(j->end));
+	int err = j->out_len ? -EBUSY : journal_add(j, J_COMMIT, &j->end, sizeof(j->end));
 
 	if (err)
 		return err;
+	uint8_t *b = j->out;
+	size_t cap = j->out_cap;
+	j->out = j->buf;
+	j->out_cap = j->cap;
+	j->out_len = j->len;
+	j->buf = b;
+	j->cap = cap;
+	j->len = 0;
+	return 0;
+}
 
-	while (done < j->len) {
-		ssize_t n = pwrite(j->fd, j->buf + done, j->len - done, j->end + done);
+int journal_write(struct journal *j)
+{
+	size_t done = 0;
+
+	while (done < j->out_len) {
+		ssize_t n = pwrite(j->fd, j->out + done, j->out_len - done, j->end + done);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -89,17 +102,22 @@ int journal_commit(struct journal *j)
 	}
 	if (fdatasync(j->fd))
 		goto fail;
-	j->end += j->len;
-	j->len = 0;
+	j->end += j->out_len;
+	j->out_len = 0;
 	return 0;
-fail:
-	err = errno ? -errno : -EIO;
-	/* Leave no partial record behind for a retry to follow (after a full
-	 * disk); the commit record goes again with the next attempt. */
+fail:;
+	int err = errno ? -errno : -EIO;
+	/* Leave no partial record behind for a retry to follow (after a full disk). */
 	if (ftruncate(j->fd, j->end) == 0)
 		fdatasync(j->fd);
-	j->len -= COMMIT_LEN;
 	return err;
+}
+
+int journal_commit(struct journal *j)
+{
+	int err = journal_seal(j);
+
+	return err ? err : journal_write(j);
 }
 
 /* Returns the end of the record at off if it verifies, else 0. */
@@ -199,6 +217,6 @@ int journal_reset(struct journal *j, int fd, uint64_t gen)
 	j->fd = fd;
 	j->gen = gen;
 	j->end = 0;
-	j->len = 0;
+	j->len = j->out_len = 0;
 	return 0;
 }

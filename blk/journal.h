@@ -25,6 +25,8 @@ struct journal {
 	uint64_t end;		/* file offset of the next record */
 	uint8_t *buf;		/* records not yet written */
 	size_t len, cap;
+	uint8_t *out;		/* a sealed commit being written (the other buffer) */
+	size_t out_len, out_cap;
 };
 
 /* What a replay found in the file. */
@@ -44,8 +46,14 @@ static inline void journal_rewind(struct journal *j, size_t len)
 {
 	j->len = len;
 }
-/* Writes and syncs the buffered records; on failure the file is cut back
- * and the records stay buffered. */
+/* A commit in two steps, so that records can be added while it is being
+ * written: seal closes the buffered records with a commit record and
+ * moves them out of the buffer (none may be sealed already); write
+ * appends and syncs them. On failure the file is cut back and the sealed
+ * records stay for a retry. The caller keeps commits in order. */
+int journal_seal(struct journal *j);
+int journal_write(struct journal *j);
+/* journal_seal() and journal_write(). */
 int journal_commit(struct journal *j);
 /* Reads the file (writes nothing) and calls fn, unless NULL, on each record
  * of the commits before sc->end. Returns fn's first error, -EFBIG for a

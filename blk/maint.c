@@ -58,7 +58,8 @@ int blk_stat(struct blk_store *s, struct blk_stats *st)
 	st->unique_bytes = st->unique_blocks * s->m.bs;
 	st->physical_bytes = disk_usage(s, "data") + disk_usage(s, "meta0") + disk_usage(s, "meta1") +
 			     disk_usage(s, "journal0") + disk_usage(s, "journal1");
-	st->index_bytes = blk_index_bytes(&s->m.ix) + (uint64_t)s->m.slotcap * sizeof(*s->m.slots);
+	st->index_bytes = blk_index_bytes(&s->m.ix) + (uint64_t)s->m.slotcap * sizeof(*s->m.slots) +
+			  ((uint64_t)s->m.slotcap + 63) / 64 * sizeof(*s->m.freemap);
 	pthread_rwlock_unlock(&s->lock);
 	return 0;
 }
@@ -85,6 +86,8 @@ static int remap_all(struct blk_store *s, const uint32_t *remap)
 				continue;	/* a full count keeps the duplicate */
 			struct j_map m = { .vol = v->id, .slot = to, .lba = b };
 			err = store_change(s, J_MAP, &m, sizeof(m));
+			if (!err && s->j.len >= JBUF_MAX)
+				err = store_commit(s);	/* bound the memory of records */
 		}
 	}
 	return err;
@@ -92,7 +95,7 @@ static int remap_all(struct blk_store *s, const uint32_t *remap)
 
 int64_t blk_dedup(struct blk_store *s)
 {
-	pthread_rwlock_wrlock(&s->lock);
+	store_lock(s);
 	uint32_t *remap = calloc(s->m.nslots, sizeof(*remap));
 	int64_t merged = 0;
 	int err = remap ? store_writable(s) : -ENOMEM;
@@ -119,7 +122,7 @@ int64_t blk_dedup(struct blk_store *s)
 	if (!err)
 		err = store_checkpoint(s);	/* also keeps the index flags */
 	free(remap);
-	pthread_rwlock_unlock(&s->lock);
+	store_unlock(s);
 	return err ? err : merged;
 }
 
@@ -136,7 +139,7 @@ int64_t blk_fsck(struct blk_store *s, bool repair, struct blk_fsck *r)
 
 	memset(r, 0, sizeof(*r));
 	repair = repair && !ro;
-	pthread_rwlock_wrlock(&s->lock);
+	store_lock(s);
 	int err = ro ? 0 : store_commit(s);	/* no pending frees from here on */
 	/* Opening found (and, unless read-only, mended) these. */
 	r->damaged_meta = s->damage.meta;
@@ -207,7 +210,7 @@ int64_t blk_fsck(struct blk_store *s, bool repair, struct blk_fsck *r)
 		err = store_checkpoint(s);
 	free(count);
 	free(bad);
-	pthread_rwlock_unlock(&s->lock);
+	store_unlock(s);
 	if (err)
 		return err;
 	return r->bad_maps + r->corrupt_blocks + r->refcount_leaks + r->refcount_short + r->space_leaks +

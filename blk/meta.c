@@ -16,17 +16,23 @@ int meta_reserve(struct blk_meta *m, uint64_t n)
 		return 0;
 	if (n > UINT32_MAX)
 		return -ENOSPC;
-	/* Steps of 1/16, in 64 bits and capped: the table's slack stays
-	 * within half a byte per block (realloc moves large tables by
+	/* Steps of 1/32, in 64 bits and capped: the tables' slack stays
+	 * within a quarter byte per block (realloc moves large tables by
 	 * remapping, not copying). */
 	uint64_t cap = m->slotcap ? m->slotcap : 1024;
 	while (cap < n)
-		cap += cap / 16;
+		cap += cap / 32;
 	cap = cap < UINT32_MAX ? cap : UINT32_MAX;
 	uint64_t *w = realloc(m->slots, (size_t)cap * sizeof(*w));
 	if (!w)
 		return -ENOMEM;
 	m->slots = w;
+	size_t words = (cap + 63) / 64, had = ((size_t)m->slotcap + 63) / 64;
+	uint64_t *f = realloc(m->freemap, words * sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	memset(f + had, 0, (words - had) * sizeof(*f));
+	m->freemap = f;
 	m->slotcap = cap;
 	return 0;
 }
@@ -55,7 +61,7 @@ void meta_release(struct blk_meta *m)
 		free(m->vols[i]);
 	free(m->vols);
 	free(m->slots);
-	free(m->free.v);
+	free(m->freemap);
 	free(m->pending.v);
 	free(m->fresh.v);
 	free(m->spare.v);
@@ -89,31 +95,124 @@ void slots_sort(uint32_t *v, size_t n)
 		qsort(v, n, sizeof(*v), cmp_u32);
 }
 
+void meta_free_put(struct blk_meta *m, uint32_t slot)
+{
+	m->freemap[slot / 64] |= 1ull << (slot % 64);
+	m->nfree++;
+}
+
+void meta_free_take(struct blk_meta *m, uint32_t slot)
+{
+	m->freemap[slot / 64] &= ~(1ull << (slot % 64));
+	m->nfree--;
+}
+
 /* A free slot's block still occupies disk until the store punches it. */
 static void make_free(struct blk_meta *m, uint32_t slot)
 {
 	m->slots[slot] = 0;
-	if (!slot_list_push(&m->free, slot) && !slot_list_push(&m->spare, slot))
+	meta_free_put(m, slot);
+	if (!slot_list_push(&m->spare, slot))
 		m->slots[slot] = REF_SPARE;
 }
 
-int meta_alloc(struct blk_meta *m, uint32_t *slot)
+void meta_free_run(const struct blk_meta *m, uint32_t from, uint32_t *first, uint32_t *n)
 {
-	if (m->free.n) {
-		*slot = m->free.v[--m->free.n];
+	uint32_t words = (m->nslots + 63) / 64, w = from / 64;
+	uint64_t f = w < words ? m->freemap[w] & (~0ull << (from % 64)) : 0;
+
+	*n = 0;
+	while (!f && ++w < words)
+		f = m->freemap[w];
+	if (!f)
+		return;
+	*first = w * 64 + __builtin_ctzll(f);
+	for (uint32_t s = *first; s < m->nslots && m->freemap[s / 64] >> (s % 64) & 1; s++)
+		++*n;
+}
+
+/* Words searched for an aligned run before taking whatever is free. */
+#define ALIGNED_SCAN_WORDS 1024
+
+/* A run of want free slots starting at a multiple of align (both powers
+ * of two up to 64, want <= align), searched from the cursor on; a failed
+ * search moves the cursor past what it scanned, so the next one looks
+ * further (each word is scanned about once per sweep). */
+static bool find_aligned(struct blk_meta *m, uint32_t want, uint32_t align, uint32_t *first)
+{
+	uint32_t words = (m->nslots + 63) / 64, w = m->cursor / 64 % words;
+	uint64_t mask = want == 64 ? ~0ull : (1ull << want) - 1;
+
+	for (uint32_t i = 0; i < words && i < ALIGNED_SCAN_WORDS; i++, w = w + 1 == words ? 0 : w + 1) {
+		uint64_t f = m->freemap[w];
+		for (uint32_t b = 0; f && b + want <= 64; b += align)
+			if ((f >> b & mask) == mask) {
+				*first = w * 64 + b;
+				return true;
+			}
+	}
+	m->cursor = (uint32_t)((uint64_t)w * 64 % m->nslots);
+	return false;
+}
+
+/* The first free slots from the cursor on, at most want (nfree > 0). */
+static uint32_t find_any(struct blk_meta *m, uint32_t want, uint32_t *first)
+{
+	uint32_t n;
+
+	meta_free_run(m, m->cursor, first, &n);
+	if (!n)
+		meta_free_run(m, 0, first, &n);
+	return n < want ? n : want;
+}
+
+int meta_alloc(struct blk_meta *m, uint32_t want, uint32_t *first, uint32_t *got)
+{
+	uint32_t align = 1;
+	bool grown = false;
+
+	while (align < want)
+		align *= 2;
+	if (m->fresh.cap - m->fresh.n < want) {
+		size_t cap = m->fresh.cap * 2 + 256;
+		uint32_t *v = realloc(m->fresh.v, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		m->fresh.v = v;
+		m->fresh.cap = cap;
+	}
+	if (m->nfree && find_aligned(m, want, align, first)) {
+		*got = want;
+	} else if (m->nfree && want == 1) {
+		*got = find_any(m, want, first);
 	} else {
-		if (m->nslots == UINT32_MAX) {
+		/* Grow the file: aligned, the slots skipped stay free (holes). */
+		uint64_t start = ((uint64_t)m->nslots + align - 1) & ~(uint64_t)(align - 1);
+		if (start + want >= UINT32_MAX) {
 			blk_err("store is full (2^32 blocks)");
 			return -ENOSPC;
 		}
-		int err = meta_reserve(m, m->nslots + 1);
+		int err = meta_reserve(m, start + want);
 		if (err)
 			return err;
-		*slot = m->nslots++;
+		for (; m->nslots < start; m->nslots++) {
+			m->slots[m->nslots] = 0;
+			meta_free_put(m, m->nslots);
+		}
+		*first = m->nslots;
+		*got = want;
+		m->nslots += want;
+		grown = true;
 	}
-	m->slots[*slot] = REF_NEW;
-	m->allocs++;
-	return slot_list_push(&m->fresh, *slot);
+	for (uint32_t s = *first; s < *first + *got; s++) {
+		if (!grown)
+			meta_free_take(m, s);
+		m->slots[s] = REF_NEW;
+		m->fresh.v[m->fresh.n++] = s;
+	}
+	m->allocs += *got;
+	m->cursor = *first + *got;
+	return 0;
 }
 
 /* I2: durable metadata may still name the slot unless it is new since the
@@ -140,33 +239,41 @@ static void slot_unref(struct blk_meta *m, uint32_t slot)
 }
 
 
-size_t meta_committed(struct blk_meta *m)
+size_t meta_commit_begin(struct blk_meta *m, struct slot_list *freed)
 {
 	size_t allocs = m->allocs;
+	struct slot_list t = *freed;
 
 	for (size_t i = 0; i < m->fresh.n; i++)
 		m->slots[m->fresh.v[i]] &= ~REF_NEW;
 	m->fresh.n = 0;
-	/* Pushed backwards: allocation then takes them in ascending order,
-	 * the spare (lowest) ones first, and big writes stay contiguous. */
-	slots_sort(m->pending.v, m->pending.n);
-	for (size_t i = m->pending.n; i-- > 0;)
-		make_free(m, m->pending.v[i]);
-	m->pending.n = 0;
 	m->allocs = 0;
+	*freed = m->pending;	/* swapped: both keep their memory */
+	m->pending = t;
+	m->pending.n = 0;
 	return allocs;
+}
+
+void meta_commit_end(struct blk_meta *m, struct slot_list *freed)
+{
+	slots_sort(freed->v, freed->n);
+	for (size_t i = 0; i < freed->n; i++)
+		make_free(m, freed->v[i]);
+	freed->n = 0;
 }
 
 int meta_rebuild(struct blk_meta *m)
 {
 	/* Nothing is pending: the caller has made everything durable (I2). */
-	m->free.n = m->pending.n = 0;
+	m->pending.n = 0;
+	memset(m->freemap, 0, ((size_t)m->slotcap + 63) / 64 * sizeof(*m->freemap));
+	m->nfree = m->cursor = 0;
 	blk_index_free(&m->ix);
 	int err = blk_index_init(&m->ix, (const uint64_t *const *)&m->slots);
 	for (uint32_t slot = m->nslots - 1; slot > 0 && !err; slot--) {
 		if (!slot_live(m, slot)) {
 			m->slots[slot] &= REF_SPARE;
-			err = slot_list_push(&m->free, slot);
+			meta_free_put(m, slot);
 		} else if (m->slots[slot] & REF_INDEXED) {
 			err = blk_index_insert(&m->ix, slot);
 		}

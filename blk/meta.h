@@ -105,7 +105,9 @@ struct blk_meta {
 	uint64_t *slots;		/* slot table: hash | flags | count */
 	uint32_t nslots, slotcap;	/* slots 1 .. nslots-1 exist */
 	uint32_t slot_limit;		/* J_SLOT names slots below it only */
-	struct slot_list free, pending;
+	uint64_t *freemap;		/* a bit per slot: free (a hole, or REF_SPARE) */
+	uint32_t nfree, cursor;		/* free slots; where the next search starts */
+	struct slot_list pending;
 	struct slot_list fresh;		/* REF_NEW slots */
 	struct slot_list spare;		/* REF_SPARE slots (and stale entries) */
 	size_t allocs;			/* slots allocated since the last commit */
@@ -124,16 +126,30 @@ int meta_reserve(struct blk_meta *m, uint64_t n);
  * fit the metadata; -ENOMEM) nothing the journal describes has changed. */
 int meta_apply(struct blk_meta *m, uint32_t type, const void *p, uint32_t len);
 
-/* Takes a free slot for a new block (I2); it is REF_NEW and unreferenced. */
-int meta_alloc(struct blk_meta *m, uint32_t *slot);
+/* Takes up to want (1 .. 64) consecutive free slots for new blocks (I2):
+ * *got of them from *first, each REF_NEW and unreferenced. A run of free
+ * slots aligned to want (rounded up to a power of two) comes first, so the
+ * blocks of a large write share page-cache folios as in a raw file; else
+ * a single block takes any free slot, and a run grows the file (aligned,
+ * the gap stays free): scattered free slots would scatter its blocks. */
+int meta_alloc(struct blk_meta *m, uint32_t want, uint32_t *first, uint32_t *got);
+/* Takes or gives back one free slot without allocating it (the store
+ * punches its space meanwhile). */
+void meta_free_take(struct blk_meta *m, uint32_t slot);
+void meta_free_put(struct blk_meta *m, uint32_t slot);
+/* The first run of free slots at or after *from: *first, *n (0: none). */
+void meta_free_run(const struct blk_meta *m, uint32_t from, uint32_t *first, uint32_t *n);
 /* Frees a slot that has no references left, or a slot from meta_alloc()
  * that was never logged. */
 void meta_drop(struct blk_meta *m, uint32_t slot);
-/* Called once the journal holds every change so far: new slots become
- * ordinary ones, pending slots free and spare. Returns the number of slots
- * allocated since the previous call. */
-size_t meta_committed(struct blk_meta *m);
-/* Rebuilds the free list and the index from the counts and flags alone. */
+/* A commit in two steps: begin, once the journal buffer holds every
+ * change so far, makes new slots ordinary ones (durable metadata may name
+ * them from now on, I2) and moves the pending slots to freed (empty, its
+ * memory is swapped in); end, once that commit is durable, frees them
+ * (spare). begin returns the number of slots allocated since the last. */
+size_t meta_commit_begin(struct blk_meta *m, struct slot_list *freed);
+void meta_commit_end(struct blk_meta *m, struct slot_list *freed);
+/* Rebuilds the free map and the index from the counts and flags alone. */
 int meta_rebuild(struct blk_meta *m);
 
 struct blk_vol *meta_vol(const struct blk_meta *m, const char *name);

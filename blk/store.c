@@ -33,8 +33,8 @@
 #include "blk/store_impl.h"
 
 #define CKPT_BYTES   (64u << 20)	/* journal size that triggers a checkpoint */
-#define JBUF_MAX     (32u << 20)	/* unflushed records that force a commit */
 #define SPARE_MAX    (64u << 20)	/* disk space kept in spare blocks, at most */
+#define PUNCH_RUNS   256		/* runs of spare blocks punched per commit, at most */
 _Static_assert(CKPT_BYTES + JBUF_MAX + 4096 < JOURNAL_MAX, "journals stay below JOURNAL_MAX");
 
 uint32_t blk_store_block_size(const struct blk_store *s) { return s->m.bs; }
@@ -52,22 +52,18 @@ int slot_read(struct blk_store *s, uint32_t slot, void *buf)
 	return -EIO;
 }
 
-/* Returns free slots' space to the file system, one call per run. */
-static void punch(struct blk_store *s, uint32_t *v, size_t n)
+/* Returns the space of slots first .. first+n-1 to the file system. */
+static void punch(struct blk_store *s, uint32_t first, uint32_t n)
 {
-	slots_sort(v, n);
-	for (size_t i = 0; i < n;) {
-		size_t k = i + 1;
-		while (k < n && v[k] == v[k - 1] + 1)
-			k++;
-		fallocate(s->datafd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-			  (off_t)v[i] << s->m.shift, (off_t)(k - i) << s->m.shift);
-		i = k;
-	}
+	fallocate(s->datafd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)first << s->m.shift,
+		  (off_t)n << s->m.shift);
 }
 
-/* I9: spare slots beyond `keep` (the highest ones) lose their disk space. */
-static void trim_spares(struct blk_store *s, size_t keep)
+/* I9: spare slots beyond `keep` (the lowest stay) are taken out of the
+ * free map into s->punching, the highest first, in at most `runs` runs of
+ * consecutive slots: punched (reclaim_punch) with or without the lock,
+ * then given back as holes (reclaim_done). The rest stay spare. */
+static void reclaim_take(struct blk_store *s, size_t keep, size_t runs)
 {
 	struct blk_meta *m = &s->m;
 	size_t n = 0;
@@ -78,12 +74,43 @@ static void trim_spares(struct blk_store *s, size_t keep)
 			m->spare.v[n++] = m->spare.v[i];
 		}
 	slots_sort(m->spare.v, n);
-	keep = keep < n ? keep : n;
-	for (size_t i = 0; i < keep; i++)
+	for (; n > keep && runs; runs--) {
+		uint32_t last;
+		do {
+			last = m->spare.v[--n];
+			meta_free_take(m, last);
+			slot_list_push(&s->punching, last);	/* on failure: a hole-to-be lost until the next open */
+		} while (n > keep && m->spare.v[n - 1] == last - 1);
+	}
+	for (size_t i = 0; i < n; i++)
 		m->slots[m->spare.v[i]] = REF_SPARE;
-	if (n > keep)	/* spare.v may be NULL: no NULL + 0 */
-		punch(s, m->spare.v + keep, n - keep);
-	m->spare.n = keep;
+	m->spare.n = n;
+}
+
+static void reclaim_punch(struct blk_store *s)
+{
+	const uint32_t *v = s->punching.v;
+
+	for (size_t i = 0, k; i < s->punching.n; i = k) {
+		for (k = i + 1; k < s->punching.n && v[k] == v[k - 1] - 1; k++)
+			;
+		punch(s, v[k - 1], k - i);	/* taken in descending order */
+	}
+}
+
+static void reclaim_done(struct blk_store *s)
+{
+	for (size_t i = 0; i < s->punching.n; i++)
+		meta_free_put(&s->m, s->punching.v[i]);
+	s->punching.n = 0;
+}
+
+/* Punches every spare slot, under the lock. */
+static void reclaim_all(struct blk_store *s)
+{
+	reclaim_take(s, 0, SIZE_MAX);
+	reclaim_punch(s);
+	reclaim_done(s);
 }
 
 /* --- commit, checkpoint, failure --------------------------------------- */
@@ -106,37 +133,57 @@ int store_change(struct blk_store *s, uint32_t type, const void *p, uint32_t len
 		err = journal_add(&s->j, type, p, len);
 	if (!err && (err = meta_apply(&s->m, type, p, len)))
 		journal_rewind(&s->j, mark);	/* nothing changed: no record */
-	if (!err && s->j.len >= JBUF_MAX)
-		err = store_commit(s);	/* bound the memory of unflushed records */
 	return err;
 }
 
-/* Makes everything so far durable; shrink returns every spare block's
- * space. store_commit() may add a checkpoint. */
-static int commit(struct blk_store *s, bool shrink)
+/* Makes everything so far durable (the caller holds s->commit and
+ * s->lock). With `unlock`, s->lock is dropped while the data file and the
+ * journal are synced and while spare space is punched: a commit covers
+ * what was written before it began, later writes go to the next one (I2
+ * keeps them off the slots it names and frees). `shrink` returns every
+ * spare block's space. */
+static int commit(struct blk_store *s, bool unlock, bool shrink)
 {
 	int err = store_writable(s);
 
-	if (err)
-		return err;
-	/* I1; after a failed fdatasync the pages may pass for clean: no retry. */
-	if (s->data_dirty && fdatasync(s->datafd))
-		return store_fail(s, -errno, "cannot sync the data file");
+	if (err || (s->j.len && (err = journal_seal(&s->j))))
+		return err;	/* no memory to seal: nothing changed */
+	bool data = s->data_dirty, journal_failed = false;
 	s->data_dirty = false;
-	if (s->j.len && (err = journal_commit(&s->j)) == -ENOSPC) {
-		trim_spares(s, 0);	/* make room on a full disk, then try again */
-		err = journal_commit(&s->j);
+	size_t allocs = meta_commit_begin(&s->m, &s->freed), most = SPARE_MAX >> s->m.shift;
+	if (data || s->j.out_len) {
+		if (unlock)
+			pthread_rwlock_unlock(&s->lock);
+		/* I1; after a failed fdatasync the pages may pass for clean: no retry. */
+		if (data && fdatasync(s->datafd))
+			err = -errno;
+		else if (s->j.out_len)
+			journal_failed = (err = journal_write(&s->j)) != 0;
+		if (unlock)
+			pthread_rwlock_wrlock(&s->lock);
+	}
+	if (err == -ENOSPC && journal_failed) {
+		reclaim_all(s);	/* make room on a full disk, then try again */
+		err = journal_write(&s->j);
 	}
 	if (err)
-		return store_fail(s, err, "cannot write the journal");
-	size_t allocs = meta_committed(&s->m), most = SPARE_MAX >> s->m.shift;
-	trim_spares(s, shrink ? 0 : allocs < most ? allocs : most);
+		return store_fail(s, err, journal_failed ? "cannot write the journal" : "cannot sync the data file");
+	meta_commit_end(&s->m, &s->freed);
+	reclaim_take(s, shrink ? 0 : allocs < most ? allocs : most, shrink ? SIZE_MAX : PUNCH_RUNS);
+	if (unlock && s->punching.n) {
+		pthread_rwlock_unlock(&s->lock);
+		reclaim_punch(s);
+		pthread_rwlock_wrlock(&s->lock);
+	} else {
+		reclaim_punch(s);
+	}
+	reclaim_done(s);
 	return 0;
 }
 
 int store_commit(struct blk_store *s)
 {
-	int err = commit(s, false);
+	int err = commit(s, false, false);
 
 	return !err && s->j.end >= s->ckpt_bytes ? store_checkpoint(s) : err;
 }
@@ -150,10 +197,10 @@ static int journal_open(struct blk_store *s, uint64_t gen, int flags)
 	return openat(s->dirfd, name, (s->mode == BLK_OPEN_READ ? O_RDONLY : O_RDWR) | O_CLOEXEC | flags, 0644);
 }
 
-int store_checkpoint(struct blk_store *s)
+static int checkpoint(struct blk_store *s, bool shrink)
 {
 	uint64_t gen = s->j.gen + 1;
-	int err = commit(s, true);
+	int err = commit(s, false, shrink);
 
 	if (err)
 		return err;
@@ -170,11 +217,23 @@ int store_checkpoint(struct blk_store *s)
 	}
 	return 0;
 }
+
+int store_checkpoint(struct blk_store *s)
+{
+	return checkpoint(s, false);
+}
+
+/* Only s->commit is held while the files are synced: reads and writes go
+ * on. A flush that finds a commit in flight waits for it, then commits what
+ * came after, so it covers every write that returned before it was called,
+ * from any thread. */
 int blk_flush(struct blk_store *s)
 {
-	pthread_rwlock_wrlock(&s->lock);
-	int err = store_commit(s);
-	pthread_rwlock_unlock(&s->lock);
+	store_lock(s);
+	int err = commit(s, true, false);
+	if (!err && s->j.end >= s->ckpt_bytes)
+		err = store_checkpoint(s);
+	store_unlock(s);
 	return err;
 }
 
@@ -184,6 +243,9 @@ static void store_free(struct blk_store *s)
 {
 	meta_release(&s->m);
 	free(s->j.buf);
+	free(s->j.out);
+	free(s->freed.v);
+	free(s->punching.v);
 	free(s->scratch);
 	free(s->rmw);
 	int fds[] = { s->datafd, s->j.fd, s->dirfd };
@@ -191,6 +253,7 @@ static void store_free(struct blk_store *s)
 		if (fds[i] >= 0)
 			close(fds[i]);
 	pthread_rwlock_destroy(&s->lock);
+	pthread_mutex_destroy(&s->commit);
 	free(s);
 }
 
@@ -205,6 +268,7 @@ static struct blk_store *store_new(uint32_t bs, enum blk_dedup dedup, enum blk_o
 		return NULL;
 	}
 	pthread_rwlock_init(&s->lock, NULL);
+	pthread_mutex_init(&s->commit, NULL);
 	s->dirfd = s->datafd = s->j.fd = -1;
 	s->mode = mode;
 	s->dedup = dedup;
@@ -326,7 +390,9 @@ static int recover(struct blk_store *s)
 
 	if (err || s->mode == BLK_OPEN_READ)
 		return err;
-	punch(s, m->free.v, m->free.n);
+	uint32_t first, n;
+	for (meta_free_run(m, 1, &first, &n); n; meta_free_run(m, first + n, &first, &n))
+		punch(s, first, n);
 	if (!fstat(s->datafd, &st) && st.st_size > ((off_t)m->nslots << m->shift))
 		ftruncate(s->datafd, (off_t)m->nslots << m->shift);
 	return 0;
@@ -462,9 +528,9 @@ int blk_store_close(struct blk_store *s)
 	int err = 0;
 
 	if (s->mode != BLK_OPEN_READ) {
-		pthread_rwlock_wrlock(&s->lock);
-		err = store_checkpoint(s);
-		pthread_rwlock_unlock(&s->lock);
+		store_lock(s);
+		err = checkpoint(s, true);
+		store_unlock(s);
 	}
 	store_free(s);
 	return err;

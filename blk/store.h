@@ -110,7 +110,7 @@ struct blk_stats {
 	uint64_t unique_bytes;		/* distinct blocks stored */
 	uint64_t physical_bytes;	/* disk space the store's files occupy */
 	uint64_t unique_blocks;
-	uint64_t index_bytes;		/* RAM of hash index + slot table */
+	uint64_t index_bytes;		/* RAM of hash index + slot table + free map */
 };
 
 /* Calls fn for each volume in creation order. */

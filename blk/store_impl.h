@@ -46,17 +46,25 @@
  *      spare list may hold stale entries, refs decide. At each commit as
  *      many spares stay as slots were allocated since the previous one, up
  *      to SPARE_MAX (the next writes will likely need them, and writing
- *      over allocated blocks is cheaper); the rest are hole-punched, and a
- *      checkpoint punches them all, so none is recorded in meta.
+ *      over allocated blocks is cheaper); of the rest at most PUNCH_RUNS
+ *      runs are hole-punched, the others wait for the next commits, and
+ *      closing punches them all. A slot being punched is out of the free
+ *      map (neither free nor allocated) until its punch returns. Checkpoints
+ *      do not record REF_SPARE: opening punches every free slot.
  *  I10 A checkpoint of generation g+1 replaces meta<(g+1) mod 2> only
  *      after a commit made the journal of g durable, and journal<(g+1) mod
  *      2> restarts empty with seed g+1 only after that rename is durable.
  *      journal<g mod 2> stays until checkpoint g+2: meta<g mod 2> and both
  *      journals recover everything if meta<(g+1) mod 2> is damaged.
- *  L   s->lock is the store's only lock and is never taken recursively:
- *      blk_read(), blk_list() and blk_stat() share it, every other call
- *      holds it exclusively (blk_write() per batch of blocks); the
- *      functions below expect it held.
+ *  L   s->commit, then s->lock, never taken recursively. s->lock guards
+ *      the metadata: blk_read(), blk_list() and blk_stat() share it,
+ *      every other call holds it exclusively (blk_write() per batch of
+ *      blocks); the functions below expect it held. s->commit keeps
+ *      commits in order: whoever commits holds it (store_lock()), and
+ *      blk_flush() holds only it while it syncs and punches, so I/O goes
+ *      on (a commit covers the records logged before it began: I2 keeps
+ *      later writes off the slots it names, and the slots it frees stay
+ *      pending until it is durable).
  *      An OFD lock on the data file (which is never replaced or removed)
  *      keeps other opens out: exclusive for writers, shared for readers.
  */
@@ -70,6 +78,7 @@
 #include "blk/store.h"
 
 struct blk_store {
+	pthread_mutex_t commit;		/* L */
 	pthread_rwlock_t lock;		/* L */
 	int dirfd, datafd;
 	enum blk_open_mode mode;
@@ -82,6 +91,8 @@ struct blk_store {
 	struct journal j;
 	uint64_t ckpt_bytes;		/* journal size that triggers a checkpoint */
 	bool data_dirty;		/* data written since the last fdatasync */
+	struct slot_list freed;		/* slots the commit in flight frees once durable */
+	struct slot_list punching;	/* spare slots being punched (I9) */
 	bool failed;			/* I6 */
 	struct store_damage {		/* what opening found, for fsck */
 		bool meta;		/* a metadata copy did not verify */
@@ -102,11 +113,27 @@ static inline int store_writable(const struct blk_store *s)
 	return s->failed || s->mode == BLK_OPEN_READ ? -EROFS : 0;
 }
 
+/* Unflushed records that make blk_write() commit. */
+#define JBUF_MAX (32u << 20)
+
+/* For calls that may commit: s->commit, then s->lock exclusively. */
+static inline void store_lock(struct blk_store *s)
+{
+	pthread_mutex_lock(&s->commit);
+	pthread_rwlock_wrlock(&s->lock);
+}
+
+static inline void store_unlock(struct blk_store *s)
+{
+	pthread_rwlock_unlock(&s->lock);
+	pthread_mutex_unlock(&s->commit);
+}
+
 /* store.c */
 int slot_read(struct blk_store *s, uint32_t slot, void *buf);
-/* Logs a metadata change and applies it (I5); commits when the buffered
- * records grow too large. */
+/* Logs a metadata change and applies it (I5). */
 int store_change(struct blk_store *s, uint32_t type, const void *p, uint32_t len);
+/* Both under store_lock(). */
 int store_commit(struct blk_store *s);
 int store_checkpoint(struct blk_store *s);
 

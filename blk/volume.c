@@ -41,7 +41,7 @@ static int vol_change(struct blk_store *s, uint32_t type, struct j_vol *r)
 
 int blk_vol_create(struct blk_store *s, const char *name, uint64_t size)
 {
-	pthread_rwlock_wrlock(&s->lock);
+	store_lock(s);
 	int err = check_new_name(s, name);
 	if (!err && (!size || ((size + s->m.bs - 1) >> s->m.shift) > UINT32_MAX)) {
 		blk_err("volume size %llu: must be from 1 byte to 2^32 blocks", (unsigned long long)size);
@@ -52,7 +52,7 @@ int blk_vol_create(struct blk_store *s, const char *name, uint64_t size)
 		strcpy(r.name, name);
 		err = vol_change(s, J_VOL_NEW, &r);
 	}
-	pthread_rwlock_unlock(&s->lock);
+	store_unlock(s);
 	return err;
 }
 
@@ -67,7 +67,7 @@ static struct blk_vol *find_or_complain(struct blk_store *s, const char *name)
 
 int blk_vol_copy(struct blk_store *s, const char *srcname, const char *name, bool writable)
 {
-	pthread_rwlock_wrlock(&s->lock);
+	store_lock(s);
 	struct blk_vol *src = find_or_complain(s, srcname);
 	int err = src ? check_new_name(s, name) : -ENOENT;
 	if (!err) {
@@ -77,13 +77,13 @@ int blk_vol_copy(struct blk_store *s, const char *srcname, const char *name, boo
 			blk_err("cannot copy '%s': one of its blocks has %u references, the most a block can have",
 				srcname, (unsigned)REF_COUNT);
 	}
-	pthread_rwlock_unlock(&s->lock);
+	store_unlock(s);
 	return err;
 }
 
 int blk_vol_remove(struct blk_store *s, const char *name)
 {
-	pthread_rwlock_wrlock(&s->lock);
+	store_lock(s);
 	struct blk_vol *v = find_or_complain(s, name);
 	int err = v ? 0 : -ENOENT;
 	if (v && v->opens) {
@@ -94,7 +94,7 @@ int blk_vol_remove(struct blk_store *s, const char *name)
 		struct j_vol r = { .id = v->id };
 		err = vol_change(s, J_VOL_DEL, &r);
 	}
-	pthread_rwlock_unlock(&s->lock);
+	store_unlock(s);
 	return err;
 }
 
@@ -159,6 +159,44 @@ static int read_block(struct blk_vol *v, uint64_t lba, uint8_t *buf)
 	return err ? err : verify(v, lba, slot, buf);
 }
 
+/* Blocks read over inside a run (zeros, or stored elsewhere) before the
+ * run ends; and the longest run, in blocks. */
+#define GAP_MAX 4
+#define RUN_MAX 256
+
+/* Reads whole blocks lba .. lba+n-1 into dst, each verified; the caller
+ * holds the lock. Blocks written together sit in consecutive slots: one
+ * pread per run of them, read straight over up to GAP_MAX blocks in the
+ * middle that are zeros or stored elsewhere, which are then filled in. */
+static int read_blocks(struct blk_vol *v, uint64_t lba, size_t n, uint8_t *dst)
+{
+	struct blk_store *s = vol_store(v);
+	const uint32_t *map = v->map + lba;
+	size_t bs = s->m.bs;
+	int err = 0;
+
+	for (size_t i = 0, end; i < n && !err; i += end) {
+		uint32_t slot = map[i];
+		end = 1;
+		if (slot) {
+			for (size_t k = 1; i + k < n && k < RUN_MAX && k - end < GAP_MAX; k++)
+				if (map[i + k] == slot + k)
+					end = k + 1;
+			size_t len = end << s->m.shift;
+			if (end > 1 && pread(s->datafd, dst + i * bs, len, (off_t)slot << s->m.shift) != (ssize_t)len)
+				end = 1;	/* a short file: block by block, to name the block */
+		}
+		for (size_t j = i; j < i + end && !err; j++) {
+			uint8_t *b = dst + j * bs;
+			if (!map[j])
+				memset(b, 0, bs);
+			else if ((end > 1 && map[j] == slot + (j - i)) || !(err = slot_read(s, map[j], b)))
+				err = verify(v, lba + j, map[j], b);
+		}
+	}
+	return err;
+}
+
 int blk_read(struct blk_vol *v, void *buf, uint64_t off, size_t len)
 {
 	struct blk_store *s = vol_store(v);
@@ -169,7 +207,6 @@ int blk_read(struct blk_vol *v, void *buf, uint64_t off, size_t len)
 	while (!err && len) {
 		uint64_t lba = off >> s->m.shift;
 		size_t boff = off & (s->m.bs - 1), n = s->m.bs - boff < len ? s->m.bs - boff : len;
-		uint32_t slot = v->map[lba];
 
 		if (n < s->m.bs) {
 			if (!bounce && !(bounce = malloc(s->m.bs)))
@@ -178,21 +215,9 @@ int blk_read(struct blk_vol *v, void *buf, uint64_t off, size_t len)
 				err = read_block(v, lba, bounce);
 			if (!err)
 				memcpy(dst, bounce + boff, n);
-		} else if (!slot) {
-			memset(dst, 0, n);
 		} else {
-			/* Blocks written in sequence usually sit in sequence: one read. */
-			size_t k = 1;
-			while ((k + 1) * s->m.bs <= len && k < 256 && v->map[lba + k] == slot + k)
-				k++;
-			n = k * s->m.bs;
-			ssize_t got = pread(s->datafd, dst, n, (off_t)slot << s->m.shift);
-			if (got != (ssize_t)n) {
-				blk_err("volume %s: cannot read the data file", v->name);
-				err = -EIO;
-			}
-			for (size_t i = 0; i < k && !err; i++)
-				err = verify(v, lba + i, slot + i, dst + i * s->m.bs);
+			n = len & ~(size_t)(s->m.bs - 1);
+			err = read_blocks(v, lba, n >> s->m.shift, dst);
 		}
 		dst += n;
 		off += n;
@@ -248,41 +273,51 @@ static void unwind(struct blk_store *s, struct wblk *b, size_t n)
 			meta_drop(&s->m, b[i].slot);
 }
 
-static int cmp_slot(const void *a, const void *b)
-{
-	uint32_t x = (*(const struct wblk *const *)a)->slot, y = (*(const struct wblk *const *)b)->slot;
-
-	return (x > y) - (x < y);
-}
-
-/* Writes the fresh blocks in slot order, one pwritev per run of
- * consecutive slots (reused slots come in any order). */
+/* Writes the fresh blocks, one pwritev per run of consecutive slots. */
 static int write_fresh(struct blk_store *s, const struct wblk *b, size_t n)
 {
-	const struct wblk *f[WBATCH];
 	struct iovec iov[WBATCH];
-	size_t nf = 0;
+	bool any = false;
 
-	for (size_t i = 0; i < n; i++)
-		if (b[i].fresh)
-			f[nf++] = &b[i];
-	qsort(f, nf, sizeof(*f), cmp_slot);
-	for (size_t i = 0; i < nf;) {
-		size_t k = i;
-		do {
-			iov[k - i] = (struct iovec){ (void *)f[k]->src, s->m.bs };
-			k++;
-		} while (k < nf && f[k]->slot == f[k - 1]->slot + 1);
-		ssize_t len = (ssize_t)(k - i) << s->m.shift;
-		ssize_t r = pwritev(s->datafd, iov, k - i, (off_t)f[i]->slot << s->m.shift);
+	for (size_t i = 0; i < n;) {
+		if (!b[i].fresh) {
+			i++;
+			continue;
+		}
+		size_t k = 0;
+		uint32_t first = b[i].slot;
+		for (; i < n && (!b[i].fresh || b[i].slot == first + k); i++)
+			if (b[i].fresh)
+				iov[k++] = (struct iovec){ (void *)b[i].src, s->m.bs };
+		ssize_t len = (ssize_t)k << s->m.shift;
+		ssize_t r = pwritev(s->datafd, iov, k, (off_t)first << s->m.shift);
 		if (r != len) {
 			int err = r < 0 ? -errno : -ENOSPC;
 			blk_err("cannot write the data file: %s", strerror(-err));
 			return err;
 		}
-		i = k;
+		any = true;
 	}
-	s->data_dirty |= nf > 0;
+	s->data_dirty |= any;
+	return 0;
+}
+
+/* Slots reserved for the fresh blocks of a batch: a run taken at the first
+ * block that needs one, sized to what is left of the batch, so a write's
+ * new blocks lie in sequence; what is left over is freed again. */
+struct reserve {
+	uint32_t next, left;
+};
+
+static int take_slot(struct blk_meta *m, struct reserve *r, size_t need, uint32_t *slot)
+{
+	if (!r->left) {
+		int err = meta_alloc(m, need < 64 ? need : 64, &r->next, &r->left);
+		if (err)
+			return err;
+	}
+	*slot = r->next++;
+	r->left--;
 	return 0;
 }
 
@@ -292,6 +327,7 @@ static int write_fresh(struct blk_store *s, const struct wblk *b, size_t n)
 static int install(struct blk_vol *v, uint64_t lba, struct wblk *b, size_t n)
 {
 	struct blk_store *s = vol_store(v);
+	struct reserve r = { 0 };
 	int err = store_writable(s);	/* I6: not even data */
 
 	if (err)
@@ -315,13 +351,15 @@ static int install(struct blk_vol *v, uint64_t lba, struct wblk *b, size_t n)
 			w->slot = old;
 		else if (s->dedup == BLK_DEDUP_INLINE)
 			w->slot = find_equal(s, b, i, w);
-		if (w->slot || (err = meta_alloc(&s->m, &w->slot)))
+		if (w->slot || (err = take_slot(&s->m, &r, n - i, &w->slot)))
 			continue;
 		w->fresh = true;
 		slot_set_hash(&s->m, w->slot, &w->h);
 		if (s->dedup == BLK_DEDUP_INLINE && !blk_index_insert(&s->m.ix, w->slot))
 			s->m.slots[w->slot] |= REF_INDEXED;
 	}
+	while (r.left--)
+		meta_drop(&s->m, r.next++);
 	if (!err)
 		err = write_fresh(s, b, n);
 	if (err) {
@@ -362,6 +400,7 @@ int blk_write(struct blk_vol *v, const void *buf, uint64_t off, size_t len, unsi
 	const uint8_t *src = buf;
 	int err = check_writable(v, off, len);
 	struct wblk b[WBATCH];
+	bool full = false;
 
 	while (!err && len) {
 		uint64_t lba = off >> s->m.shift;
@@ -386,12 +425,14 @@ int blk_write(struct blk_vol *v, const void *buf, uint64_t off, size_t len, unsi
 			err = install(v, lba, b, nb);
 			n = nb << s->m.shift;
 		}
+		full = s->j.len >= JBUF_MAX;
 		pthread_rwlock_unlock(&s->lock);
 		src += n;
 		off += n;
 		len -= n;
 	}
-	return !err && (flags & BLK_FUA) ? blk_flush(s) : err;
+	/* A full journal buffer commits: it bounds the memory of records. */
+	return !err && (full || (flags & BLK_FUA)) ? blk_flush(s) : err;
 }
 
 int blk_trim(struct blk_vol *v, uint64_t off, uint64_t len, unsigned flags)

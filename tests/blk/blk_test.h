@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include "blk/store.h"
 
 #define BS 4096u
@@ -56,6 +57,17 @@ static inline void test_store_remove(const char *dir, struct blk_store *s)
 		blk_store_close(s);
 	snprintf(cmd, sizeof(cmd), "rm -rf %.*s", (int)(strlen(dir) - 2), dir);
 	system(cmd);
+}
+
+/* Bytes the data file of the store in dir occupies on disk. */
+static inline uint64_t test_data_disk_bytes(const char *dir)
+{
+	char p[96];
+	struct stat sb;
+
+	snprintf(p, sizeof(p), "%s/data", dir);
+	cr_assert_eq(stat(p, &sb), 0);
+	return (uint64_t)sb.st_blocks * 512;
 }
 
 /* The store's files, each as "name:" and its bytes, to compare before and after. */

@@ -76,12 +76,7 @@ static struct blk_stats stats(void)
 
 static uint64_t data_disk_bytes(void)
 {
-	char p[96];
-	struct stat sb;
-
-	snprintf(p, sizeof(p), "%s/data", dir);
-	cr_assert_eq(stat(p, &sb), 0);
-	return (uint64_t)sb.st_blocks * 512;
+	return test_data_disk_bytes(dir);
 }
 
 /* Blocks 0 .. n-1 of volume name hold pattern(seed, block). */
