@@ -9,6 +9,7 @@
  * report every pattern without an error. Then the caps: an IOPS and a
  * bytes/s cap, each held for a while, achieved against set.
  */
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,6 +134,9 @@ static void run_host(struct io_bench *b, int t, const unsigned *order, uint64_t 
 		free(bufs);
 		return;
 	}
+	/* Pinned like the vCPU; then unpinned, or the next VM's I/O threads would inherit the vCPU's CPU. */
+	cpu_set_t was;
+	int saved = sched_getaffinity(0, sizeof(was), &was) == 0;
 	bench_pin_cpu(b->args.cpu);
 	for (unsigned i = 0; i < N_PATS; i++) {
 		const struct pattern *p = &pats[order[i]];
@@ -143,6 +147,8 @@ static void run_host(struct io_bench *b, int t, const unsigned *order, uint64_t 
 		io_run(&plan, &be, &r);
 		add_sample(b, t, HOST, order[i], &r);
 	}
+	if (saved)
+		sched_setaffinity(0, sizeof(was), &was);
 	disk_close(h.d);
 	free(bufs);
 }
