@@ -33,6 +33,7 @@
 #include "blk/io_cap.h"
 #include "blk/io_stats.h"
 #include "blk/store.h"
+#include "blk/virtio_blk.h"
 #include "hv/error.h"
 #include "hv/seccomp.h"
 #include "hv/stats.h"
@@ -607,6 +608,12 @@ static void vblk_teardown(struct vm *vm)
 	*vv = NULL;
 }
 
+int virtio_blk_ioeventfd(struct vm *vm)
+{
+	struct vblk_vm *vv = *vm_module_data(vm, &virtio_blk_module);
+	return vv && vv->n ? vv->disks[0]->dev.ioeventfd : -1;
+}
+
 static void cap_stats(struct stats_out *o, const char *name, struct io_cap *c)
 {
 	if (c->iops <= 0 && c->bps <= 0)
@@ -637,7 +644,7 @@ static void vblk_stats(struct vm *vm, struct stats_out *o)
 		stats_u64(o, "ioeventfd", (uint64_t)b->dev.ioeventfd);
 		stats_u64(o, "wakeups", b->wakeups);
 		stats_u64(o, "batches", b->batches);
-		stats_num(o, "poll_us", b->threads[0]->poll_ns * 1e-3);
+		stats_u64(o, "poll_us", b->threads[0]->poll_ns / 1000);
 		stats_u64(o, "cap_waits", b->cap.waits);
 		stats_num(o, "cap_wait_s", b->cap.waited_ns * 1e-9);
 		stats_end(o);
@@ -650,7 +657,7 @@ static void vblk_stats(struct vm *vm, struct stats_out *o)
 		cap_stats(o, "vm cap", &vv->cap);
 	if (vv && vv->group) {
 		char name[96];
-		snprintf(name, sizeof(name), "group %s cap (all its VMs)", vv->group);
+		snprintf(name, sizeof(name), "group %s cap", vv->group);
 		cap_stats(o, name, io_cap_group(vv->group));
 	}
 }
