@@ -113,6 +113,22 @@ if [ "$(nproc)" -ge 2 ]; then
 	t_grep "polling with a CPU to spare" "$T_TMP/two.json" '"poll_us": 50[,}]'
 fi
 
+# seccomp: every thread of a VM with disks runs filtered, two I/O threads per disk included.
+"$BEYOND" run --timeout 30 --disk "file=$T_TMP/raw,threads=2" --disk "store=$S,vol=other" disk flushes 1 \
+	>"$T_TMP/sc.out" 2>&1 &
+pid=$!
+for _ in $(seq 200); do grep -q "flushed 3" "$T_TMP/sc.out" && break; sleep 0.05; done
+all=0 on=0
+for t in /proc/$pid/task/*/status; do
+	all=$((all + 1))
+	grep -q '^Seccomp:[[:space:]]*2' "$t" && on=$((on + 1))
+done
+kill -9 "$pid"
+wait "$pid" 2>/dev/null
+# main, vCPU, 3 I/O threads at least
+if [ "$all" -ge 5 ] && [ "$on" = "$all" ]; then t_pass "all $all threads of a VM with disks filtered"
+else t_fail "seccomp on I/O threads" "$on of $all threads filtered"; fi
+
 # kill -9 after the guest saw FLUSH complete: the flushed generation survives.
 "$BEYOND" run --disk "store=$S,vol=other" disk flushes 0 >"$T_TMP/flushes" 2>&1 &
 pid=$!
