@@ -8,8 +8,17 @@
  * Notifications: an I/O thread that finds the queue empty polls it for
  * `poll` µs with notifications off (VRING_USED_F_NO_NOTIFY), so a guest
  * keeping requests in flight never pays for one; then it turns them on and
- * sleeps on the eventfd the transport signals. The guest polls the used
- * ring: there are no interrupts.
+ * sleeps on the eventfd the transport signals. It polls only with a CPU to
+ * spare: it keeps off the CPUs the VM's vCPUs are pinned to, and does not
+ * poll at all where it would share one (polling there only delays the
+ * vCPU it waits for: ~149 µs a request instead of ~40). The guest polls
+ * the used ring: there are no interrupts.
+ *
+ * A thread takes a share of the waiting chains at once (up to BATCH),
+ * prefetching their descriptors, tables, headers and status bytes
+ * together: the lines the guest just wrote then arrive in parallel rather
+ * than one miss after another. Each request takes its tokens from the
+ * disk's, the VM's and the VM's group's caps (blk/io_cap.h) before its I/O.
  *
  * A chain the queue refuses (out of RAM, loop, too long) or a request
  * without a header or status byte ends the guest; everything the spec lets
