@@ -1,6 +1,10 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include "blk/io_cap.h"
 #include "blk/io_stats.h"
+#include "hv/cli/cli.h"
 
 void io_cap_init(struct io_cap *c, double iops, double bps)
 {
@@ -13,32 +17,108 @@ void io_cap_init(struct io_cap *c, double iops, double bps)
 
 void io_cap_destroy(struct io_cap *c) { pthread_mutex_destroy(&c->lock); }
 
-/* One dimension: the time the request may start at, and the next theoretical arrival. */
-static double gcra(double *tat, double now, double rate, double cost)
+static int limited(const struct io_cap *c) { return c && (c->iops > 0 || c->bps > 0); }
+
+/* When one dimension lets a request start (GCRA: a burst before the theoretical arrival). */
+static double allowed(double tat, double rate) { return rate > 0 ? tat - CAP_BURST : 0; }
+
+/* The request starts at `start`: the next theoretical arrival moves by its cost. */
+static void charge(double *tat, double start, double rate, double cost)
 {
-	if (rate <= 0)
-		return now;
-	double start = *tat - CAP_BURST;
-	*tat = (*tat > now ? *tat : now) + cost / rate;
-	return start;
+	if (rate > 0)
+		*tat = (*tat > start ? *tat : start) + cost / rate;
 }
 
-void io_cap_take(struct io_cap *c, uint64_t bytes)
+void io_cap_take(struct io_cap *const *caps, unsigned n, uint64_t bytes)
 {
-	if (c->iops <= 0 && c->bps <= 0)
+	struct io_cap *held[IO_CAP_LEVELS];
+	unsigned k = 0;
+	for (unsigned i = 0; i < n && k < IO_CAP_LEVELS; i++)
+		if (limited(caps[i]))
+			pthread_mutex_lock(&(held[k++] = caps[i])->lock);
+	if (k == 0)
 		return;
-	pthread_mutex_lock(&c->lock);
-	double now = io_now_ns() * 1e-9;
-	double a = gcra(&c->tat_ops, now, c->iops, 1), b = gcra(&c->tat_bytes, now, c->bps, (double)bytes);
-	double start = a > b ? a : b;
-	if (start > now) {
-		c->waits++;
-		c->waited_ns += (uint64_t)((start - now) * 1e9);
+	double now = io_now_ns() * 1e-9, start = now;
+	for (unsigned i = 0; i < k; i++) {
+		double a = allowed(held[i]->tat_ops, held[i]->iops), b = allowed(held[i]->tat_bytes, held[i]->bps);
+		double own = a > b ? a : b;
+		if (own > now) {
+			held[i]->waits++;
+			held[i]->waited_ns += (uint64_t)((own - now) * 1e9);
+		}
+		start = own > start ? own : start;
 	}
-	pthread_mutex_unlock(&c->lock);
+	for (unsigned i = k; i-- > 0;) {
+		charge(&held[i]->tat_ops, start, held[i]->iops, 1);
+		charge(&held[i]->tat_bytes, start, held[i]->bps, (double)bytes);
+		pthread_mutex_unlock(&held[i]->lock);
+	}
 	if (start > now) {
 		struct timespec t = { (time_t)start, (long)((start - (time_t)start) * 1e9) };
 		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &t, NULL) != 0)
 			;
 	}
+}
+
+int io_cap_parse(const char *key, const char *value, double *out, char *err, size_t errlen)
+{
+	uint64_t n, lo = strstr(key, "bps") ? 4096 : 1, hi = strstr(key, "bps") ? 1ull << 40 : 1ull << 30;
+	if (!value || parse_size(value, &n) || n < lo || n > hi) {
+		snprintf(err, errlen, "%s needs a number from %llu to %llu", key, (unsigned long long)lo,
+			 (unsigned long long)hi);
+		return -1;
+	}
+	*out = (double)n;
+	return 0;
+}
+
+/* --- caps shared by name (groups); they live as long as the process ------------ */
+
+struct named_cap {
+	struct named_cap *next;
+	struct io_cap cap;
+	char name[];
+};
+
+static pthread_mutex_t groups_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct named_cap *groups;
+
+static struct named_cap *lookup(const char *name)
+{
+	struct named_cap *g = groups;
+	while (g && strcmp(g->name, name) != 0)
+		g = g->next;
+	return g;
+}
+
+int io_cap_group_key(const char *name, const char *key, const char *value, char *err, size_t errlen)
+{
+	int iops = strcmp(key, "io-iops") == 0;
+	double v;
+	if (!iops && strcmp(key, "io-bps") != 0)
+		return 1;
+	if (io_cap_parse(key, value, &v, err, errlen))
+		return -1;
+	pthread_mutex_lock(&groups_lock);
+	struct named_cap *g = lookup(name);
+	if (!g && (g = calloc(1, sizeof(*g) + strlen(name) + 1))) {
+		strcpy(g->name, name);
+		io_cap_init(&g->cap, 0, 0);
+		g->next = groups;
+		groups = g;
+	}
+	if (g)
+		*(iops ? &g->cap.iops : &g->cap.bps) = v;
+	pthread_mutex_unlock(&groups_lock);
+	if (!g)
+		snprintf(err, errlen, "out of memory");
+	return g ? 0 : -1;
+}
+
+struct io_cap *io_cap_group(const char *name)
+{
+	pthread_mutex_lock(&groups_lock);
+	struct named_cap *g = name ? lookup(name) : NULL;
+	pthread_mutex_unlock(&groups_lock);
+	return g ? &g->cap : NULL;
 }

@@ -31,19 +31,18 @@ static double bucket_value(unsigned b)
 	return (double)((uint64_t)(IO_LAT_SUB + sub) << octave) + ((1ull << octave) - 1) / 2.0;
 }
 
-static void add(uint64_t *p, uint64_t v) { __atomic_fetch_add(p, v, __ATOMIC_RELAXED); }
+/* One writer (the struct's I/O thread), readers anywhere: plain adds, each word written whole. */
+static void add(uint64_t *p, uint64_t v) { __atomic_store_n(p, *p + v, __ATOMIC_RELAXED); }
 
 void io_stats_start(struct io_stats *s, uint64_t depth)
 {
 	add(&s->started, 1);
 	add(&s->depth_sum, depth);
-	uint64_t m = __atomic_load_n(&s->depth_max, __ATOMIC_RELAXED);
-	while (depth > m && !__atomic_compare_exchange_n(&s->depth_max, &m, depth, 1, __ATOMIC_RELAXED,
-							 __ATOMIC_RELAXED))
-		;
+	if (depth > s->depth_max)
+		__atomic_store_n(&s->depth_max, depth, __ATOMIC_RELAXED);
 }
 
-void io_stats_done(struct io_stats *s, enum io_kind k, uint64_t bytes, int ok, uint64_t start_ns)
+uint64_t io_stats_done(struct io_stats *s, enum io_kind k, uint64_t bytes, int ok, uint64_t start_ns)
 {
 	add(&s->ops[k], 1);
 	if (ok)
@@ -52,12 +51,14 @@ void io_stats_done(struct io_stats *s, enum io_kind k, uint64_t bytes, int ok, u
 		add(&s->errors[k], 1);
 	uint64_t now = io_now_ns();
 	add(&s->lat[bucket(now > start_ns ? now - start_ns : 0)], 1);
+	return now;
 }
 
 void io_stats_add(struct io_stats *sum, const struct io_stats *a)
 {
 	/* Every field is a sum but the peak depth. */
-	uint64_t peak = a->depth_max > sum->depth_max ? a->depth_max : sum->depth_max;
+	uint64_t a_peak = __atomic_load_n(&a->depth_max, __ATOMIC_RELAXED);
+	uint64_t peak = a_peak > sum->depth_max ? a_peak : sum->depth_max;
 	const uint64_t *src = (const uint64_t *)a;
 	uint64_t *dst = (uint64_t *)sum;
 	for (size_t i = 0; i < sizeof(*a) / sizeof(uint64_t); i++)

@@ -2,7 +2,8 @@
  * I/O accounting of one disk: operations, bytes and errors per kind,
  * latency (median and p99 from a log-linear histogram, 1/16 octave, so
  * within 3.2 %), queue depth (mean and peak, sampled as each request
- * starts). Lock-free counters: several I/O threads update them at once.
+ * starts). One writer per struct (each I/O thread has its own, so no
+ * cache line is shared per request); io_stats_add() sums them for reports.
  */
 #ifndef BEYOND_BLK_IO_STATS_H
 #define BEYOND_BLK_IO_STATS_H
@@ -26,8 +27,8 @@ struct io_stats {
 uint64_t io_now_ns(void);
 /* A request starts with `depth` requests (itself included) queued or in service. */
 void io_stats_start(struct io_stats *s, uint64_t depth);
-/* It ended: kind, bytes moved, ok or not, and when it started (io_now_ns()). */
-void io_stats_done(struct io_stats *s, enum io_kind k, uint64_t bytes, int ok, uint64_t start_ns);
+/* It ended: kind, bytes moved, ok or not, and when it started (io_now_ns()); returns now. */
+uint64_t io_stats_done(struct io_stats *s, enum io_kind k, uint64_t bytes, int ok, uint64_t start_ns);
 /* Adds a's counters into sum (for a VM's total). */
 void io_stats_add(struct io_stats *sum, const struct io_stats *a);
 /* The counters, latency in microseconds, as stats values (hv/stats.h). */

@@ -8,8 +8,17 @@
  * Notifications: an I/O thread that finds the queue empty polls it for
  * `poll` µs with notifications off (VRING_USED_F_NO_NOTIFY), so a guest
  * keeping requests in flight never pays for one; then it turns them on and
- * sleeps on the eventfd the transport signals. The guest polls the used
- * ring: there are no interrupts.
+ * sleeps on the eventfd the transport signals. It polls only with a CPU to
+ * spare: it keeps off the CPUs the VM's vCPUs are pinned to, and does not
+ * poll at all where it would share one (polling there only delays the
+ * vCPU it waits for: ~149 µs a request instead of ~40). The guest polls
+ * the used ring: there are no interrupts.
+ *
+ * A thread takes a share of the waiting chains at once (up to BATCH),
+ * prefetching their descriptors, tables, headers and status bytes
+ * together: the lines the guest just wrote then arrive in parallel rather
+ * than one miss after another. Each request takes its tokens from the
+ * disk's, the VM's and the VM's group's caps (blk/io_cap.h) before its I/O.
  *
  * A chain the queue refuses (out of RAM, loop, too long) or a request
  * without a header or status byte ends the guest; everything the spec lets
@@ -19,6 +28,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +42,7 @@
 #include "blk/io_cap.h"
 #include "blk/io_stats.h"
 #include "blk/store.h"
+#include "blk/virtio_blk.h"
 #include "hv/error.h"
 #include "hv/seccomp.h"
 #include "hv/stats.h"
@@ -43,6 +54,20 @@
 #define MAX_DISCARD_SEG 16u
 #define MAX_DISCARD_SECTORS (1u << 22) /* 2 GiB per range */
 
+/* Chains an I/O thread takes from the queue at once (prefetched together, served in order). */
+#define BATCH 16
+
+struct vblk;
+
+/* One I/O thread: its own counters (no cache line shared per request) and its batch of chains. */
+struct vblk_thread {
+	struct vblk *b;
+	pthread_t id;
+	uint64_t poll_ns;              /* idle polling before sleeping: 0 without a spare CPU */
+	struct io_stats stats;
+	struct virtq_chain batch[BATCH];
+};
+
 struct vblk {
 	struct virtio_dev dev;
 	struct disk_spec spec;
@@ -52,7 +77,7 @@ struct vblk {
 	uint64_t capacity;             /* sectors */
 
 	int stop_fd;                   /* eventfd: wakes sleeping I/O threads to park */
-	pthread_t threads[DISK_MAX_THREADS];
+	struct vblk_thread *threads[DISK_MAX_THREADS];
 	unsigned n_threads;
 	pthread_mutex_t qlock;         /* the queue: pops, pushes, the fields below */
 	pthread_cond_t state_changed;  /* running, exiting or parked changed */
@@ -61,14 +86,17 @@ struct vblk {
 	int stopping;                  /* the threads park (reset) ... */
 	int exiting;                   /* ... or end (teardown) */
 
-	struct io_stats stats;
-	struct io_cap cap;
+	struct io_cap cap;             /* the disk's own (iops=, bps=) */
+	struct io_cap *caps[IO_CAP_LEVELS]; /* what a request takes from: disk, VM, group */
 	uint64_t wakeups;              /* sleeps ended by a notification */
+	uint64_t batches;              /* times a thread took chains from the queue */
 };
 
 struct vblk_vm {
 	unsigned n;
 	struct vblk *disks[BEYOND_VIRTIO_SLOTS];
+	struct io_cap cap;             /* over all its disks (--io-iops, --io-bps) */
+	const char *group;             /* the VM's group, if its section set I/O caps */
 };
 
 static const struct module virtio_blk_module;
@@ -182,9 +210,12 @@ static enum io_kind kind_of(uint32_t type)
 
 /*
  * Serves one request; returns the bytes written into the chain (for the used
- * ring), or -1 after ending the guest for a request it cannot answer.
+ * ring), or -1 after ending the guest for a request it cannot answer. *clock
+ * is when it starts (io_now_ns()) and becomes when it ended: one clock read
+ * a request.
  */
-static int64_t serve(struct vblk *b, const struct virtq_chain *c, uint64_t depth)
+static int64_t serve(struct vblk *b, struct io_stats *stats, const struct virtq_chain *c, uint64_t depth,
+		     uint64_t *clock)
 {
 	struct stream r, w;
 	struct virtio_blk_outhdr h;
@@ -195,28 +226,28 @@ static int64_t serve(struct vblk *b, const struct virtq_chain *c, uint64_t depth
 		return -1;
 	}
 	gather(&r, 0, &h, sizeof(h));
-	uint64_t start = io_now_ns(), bytes = 0;
-	io_stats_start(&b->stats, depth);
+	uint64_t bytes = 0;
+	io_stats_start(stats, depth);
 	uint64_t in = r.len - sizeof(h), out = w.len - 1; /* data the guest gave, room it gave */
 	uint8_t st = VIRTIO_BLK_S_IOERR;
 	uint32_t written = 1;
 	switch (h.type) {
 	case VIRTIO_BLK_T_IN:
 		if (in == 0 && out % SECTOR == 0 && in_range(b, h.sector, out / SECTOR)) {
-			io_cap_take(&b->cap, out);
+			io_cap_take(b->caps, IO_CAP_LEVELS, out);
 			if (each_piece(&w, 0, out, h.sector * SECTOR, piece_read, b->disk) == 0)
 				st = VIRTIO_BLK_S_OK, bytes = out, written += out;
 		}
 		break;
 	case VIRTIO_BLK_T_OUT:
 		if (out == 0 && in % SECTOR == 0 && in_range(b, h.sector, in / SECTOR) && !b->spec.ro) {
-			io_cap_take(&b->cap, in);
+			io_cap_take(b->caps, IO_CAP_LEVELS, in);
 			if (each_piece(&r, sizeof(h), in, h.sector * SECTOR, piece_write, b->disk) == 0)
 				st = VIRTIO_BLK_S_OK, bytes = in;
 		}
 		break;
 	case VIRTIO_BLK_T_FLUSH:
-		io_cap_take(&b->cap, 0);
+		io_cap_take(b->caps, IO_CAP_LEVELS, 0);
 		if (disk_flush(b->disk) == 0)
 			st = VIRTIO_BLK_S_OK;
 		break;
@@ -235,7 +266,7 @@ static int64_t serve(struct vblk *b, const struct virtq_chain *c, uint64_t depth
 	case VIRTIO_BLK_T_DISCARD:
 	case VIRTIO_BLK_T_WRITE_ZEROES:
 		if (out == 0) {
-			io_cap_take(&b->cap, 0);
+			io_cap_take(b->caps, IO_CAP_LEVELS, 0);
 			st = zero_ranges(b, &r, h.type == VIRTIO_BLK_T_DISCARD, &bytes);
 		}
 		break;
@@ -244,7 +275,7 @@ static int64_t serve(struct vblk *b, const struct virtq_chain *c, uint64_t depth
 	}
 	const struct virtq_seg *last = &w.seg[w.n - 1];
 	last->p[last->len - 1] = st;
-	io_stats_done(&b->stats, kind_of(h.type), bytes, st == VIRTIO_BLK_S_OK, start);
+	*clock = io_stats_done(stats, kind_of(h.type), bytes, st == VIRTIO_BLK_S_OK, *clock);
 	return written;
 }
 
@@ -270,40 +301,80 @@ static void sleep_on_queue(struct vblk *b)
 	pthread_mutex_lock(&b->qlock);
 }
 
-/* Serves the queue until the device stops; under qlock. */
-static void serve_queue(struct vblk *b, struct virtq_chain *c)
+/*
+ * Takes a share of the waiting chains (the rest is left to the other threads
+ * awake), at most a batch, and serves them outside qlock; under qlock.
+ * Returns the chains taken, or -1 once the device stops serving.
+ */
+static int serve_batch(struct vblk_thread *t, unsigned pending)
 {
+	struct vblk *b = t->b;
+	struct virtq *q = &b->dev.vq[0];
+	char why[256];
+	unsigned n = (pending + b->awake - 1) / b->awake, got = 0;
+	n = n < BATCH ? n : BATCH;
+	virtq_prefetch(q, n);
+	for (int r; got < n; got++)
+		if ((r = virtq_pop(q, &t->batch[got], why, sizeof(why))) <= 0) {
+			if (r < 0) {
+				refuse(b, why);
+				return -1;
+			}
+			break;
+		}
+	b->in_service += got;
+	b->batches++;
+	uint64_t depth = b->in_service + (pending - got), one = 1;
+	/* More waiting and a thread asleep: wake it to take them (a hint; losing it costs time only). */
+	ssize_t hinted = pending > got && b->awake < b->n_threads ? write(b->dev.notify_fd, &one, sizeof(one)) : 0;
+	(void)hinted;
+	pthread_mutex_unlock(&b->qlock);
+	/* The headers and status bytes the guest wrote last, fetched together. */
+	for (unsigned i = 0; i < got; i++) {
+		const struct virtq_chain *c = &t->batch[i];
+		__builtin_prefetch(c->seg[0].p);
+		__builtin_prefetch(c->seg[c->n - 1].p + c->seg[c->n - 1].len - 1, 1);
+	}
+	uint64_t clock = io_now_ns();
+	for (unsigned i = 0; i < got; i++) {
+		int64_t len = serve(b, &t->stats, &t->batch[i], depth, &clock);
+		pthread_mutex_lock(&b->qlock);
+		b->in_service--;
+		if (len < 0) {
+			b->in_service -= got - 1 - i; /* the rest is dropped with the guest */
+			b->stopping = 1;
+			return -1;
+		}
+		virtq_push(q, t->batch[i].head, (uint32_t)len);
+		if (i + 1 < got)
+			pthread_mutex_unlock(&b->qlock);
+	}
+	return (int)got;
+}
+
+/* Serves the queue until the device stops; under qlock. */
+static void serve_queue(struct vblk_thread *t)
+{
+	struct vblk *b = t->b;
 	struct virtq *q = &b->dev.vq[0];
 	char why[256];
 	uint64_t idle_since = 0;
 	while (!b->stopping) {
-		int r = virtq_pop(q, c, why, sizeof(why));
-		if (r < 0) {
+		int pending = virtq_pending(q, why, sizeof(why));
+		if (pending < 0) {
 			refuse(b, why);
 			break;
 		}
-		if (r == 1) {
-			int more = virtq_pending(q, why, sizeof(why));
-			uint64_t depth = ++b->in_service + (more > 0 ? more : 0), one = 1;
-			/* More waiting and a thread asleep: wake it to take them (a hint; losing it costs time only). */
-			if (more > 0 && b->awake < b->n_threads && write(b->dev.notify_fd, &one, sizeof(one)) < 0)
-				more = 0;
-			pthread_mutex_unlock(&b->qlock);
-			int64_t len = serve(b, c, depth);
-			pthread_mutex_lock(&b->qlock);
-			b->in_service--;
-			if (len < 0) {
-				b->stopping = 1;
+		if (pending > 0) {
+			if (serve_batch(t, (unsigned)pending) < 0)
 				break;
-			}
-			virtq_push(q, c->head, (uint32_t)len);
 			idle_since = 0;
 			continue;
 		}
 		uint64_t now = io_now_ns();
 		if (!idle_since)
 			idle_since = now;
-		if (now - idle_since < b->spec.poll_us * 1000ull) {
+		if (now - idle_since < t->poll_ns) {
 			pthread_mutex_unlock(&b->qlock);
 			for (int i = 0; i < 64; i++)
 				__builtin_ia32_pause();
@@ -322,31 +393,50 @@ static void serve_queue(struct vblk *b, struct virtq_chain *c)
 }
 
 /*
+ * Keeps an I/O thread off the CPUs the VM's vCPUs are pinned to (a polling
+ * thread on a vCPU's CPU only takes its time). Returns whether a CPU is to
+ * spare for it: if not, it must not poll.
+ */
+static int place_thread(const struct vm *vm)
+{
+	cpu_set_t set;
+	if (sched_getaffinity(0, sizeof(set), &set) != 0)
+		return 1;
+	unsigned all = (unsigned)CPU_COUNT(&set);
+	if (!vm->cfg.pin)
+		return all > vm->cfg.vcpus;
+	for (unsigned i = 0; i < vm->cfg.vcpus; i++)
+		CPU_CLR(vm->cfg.pin_cpu + i, &set);
+	return CPU_COUNT(&set) > 0 && sched_setaffinity(0, sizeof(set), &set) == 0;
+}
+
+/*
  * An I/O thread lives as long as the device: started at set-up (so that it
  * is made before any thread arms its system call filter, and arms its own),
  * parked until the driver sets DRIVER_OK and again after a reset.
  */
 static void *io_thread(void *arg)
 {
-	struct vblk *b = arg;
-	struct virtq_chain *c = malloc(sizeof(*c));
+	struct vblk_thread *t = arg;
+	struct vblk *b = t->b;
+	if (!place_thread(b->dev.vm))
+		t->poll_ns = 0;
 	if (b->dev.vm->cfg.seccomp && seccomp_enter(SECCOMP_IO))
 		vm_end(b->dev.vm, VM_STATUS_ABNORMAL, "virtio-blk: cannot arm seccomp: %s", strerror(errno));
 	pthread_mutex_lock(&b->qlock);
-	while (c && !b->exiting) {
+	while (!b->exiting) {
 		b->parked++;
 		pthread_cond_broadcast(&b->state_changed);
 		while (!b->running && !b->exiting)
 			pthread_cond_wait(&b->state_changed, &b->qlock);
 		b->parked--;
 		if (!b->exiting)
-			serve_queue(b, c);
+			serve_queue(t);
 		/* Parked threads wait out the reset; the queue is not theirs to touch. */
 		while (b->running && !b->exiting)
 			pthread_cond_wait(&b->state_changed, &b->qlock);
 	}
 	pthread_mutex_unlock(&b->qlock);
-	free(c);
 	return NULL;
 }
 
@@ -403,8 +493,10 @@ static void vblk_free(struct vblk *b)
 		halt_threads(b, 1);
 		pthread_mutex_unlock(&b->qlock);
 		for (unsigned i = 0; i < b->n_threads; i++)
-			pthread_join(b->threads[i], NULL);
+			pthread_join(b->threads[i]->id, NULL);
 	}
+	for (unsigned i = 0; i < DISK_MAX_THREADS; i++)
+		free(b->threads[i]);
 	if (b->dev.vm)
 		virtio_mmio_remove(&b->dev);
 	if (b->disk && disk_close(b->disk) < 0)
@@ -462,6 +554,9 @@ static int add_disk(struct vm *vm, struct vblk_vm *vv, const char *value, char *
 		return error_set(err, errlen, "--disk %s: size %llu is not a multiple of %u", value,
 				 (unsigned long long)disk_size(b->disk), SECTOR);
 	io_cap_init(&b->cap, (double)b->spec.iops, (double)b->spec.bps);
+	b->caps[0] = &b->cap;
+	b->caps[1] = &vv->cap;
+	b->caps[2] = io_cap_group(vv->group);
 	b->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (b->stop_fd < 0)
 		return error_set(err, errlen, "virtio-blk: eventfd: %s", strerror(errno));
@@ -471,9 +566,16 @@ static int add_disk(struct vm *vm, struct vblk_vm *vv, const char *value, char *
 	b->dev.no_ioeventfd = b->spec.no_ioeventfd;
 	if (virtio_mmio_add(vm, &b->dev, err, errlen))
 		return -1;
-	for (; b->n_threads < b->spec.threads; b->n_threads++)
-		if (pthread_create(&b->threads[b->n_threads], NULL, io_thread, b) != 0)
+	for (; b->n_threads < b->spec.threads; b->n_threads++) {
+		struct vblk_thread *t = calloc(1, sizeof(*t));
+		if (!t)
+			return error_set(err, errlen, "virtio-blk: out of memory");
+		b->threads[b->n_threads] = t;
+		t->b = b;
+		t->poll_ns = b->spec.poll_us * 1000ull;
+		if (pthread_create(&t->id, NULL, io_thread, t) != 0)
 			return error_set(err, errlen, "virtio-blk: cannot start an I/O thread");
+	}
 	return 0;
 }
 
@@ -486,6 +588,14 @@ static int vblk_setup(struct vm *vm, char *err, size_t errlen)
 		return error_set(err, errlen, "virtio-blk: out of memory");
 	*vm_module_data(vm, &virtio_blk_module) = vv;
 	const char *value;
+	double iops = 0, bps = 0;
+	for (unsigned i = 0; (value = vm_option(vm, "io-iops", i)); i++)
+		io_cap_parse("io-iops", value, &iops, err, errlen);
+	for (unsigned i = 0; (value = vm_option(vm, "io-bps", i)); i++)
+		io_cap_parse("io-bps", value, &bps, err, errlen);
+	io_cap_init(&vv->cap, iops, bps);
+	for (unsigned i = 0; (value = vm_option(vm, "group", i)); i++)
+		vv->group = io_cap_group(value) ? value : NULL;
 	for (unsigned i = 0; (value = vm_option(vm, "disk", i)); i++) {
 		if (vv->n == BEYOND_VIRTIO_SLOTS)
 			return error_set(err, errlen, "more than %u disks", BEYOND_VIRTIO_SLOTS);
@@ -502,8 +612,29 @@ static void vblk_teardown(struct vm *vm)
 		return;
 	for (unsigned i = 0; i < (*vv)->n; i++)
 		vblk_free((*vv)->disks[i]);
+	io_cap_destroy(&(*vv)->cap);
 	free(*vv);
 	*vv = NULL;
+}
+
+int virtio_blk_ioeventfd(struct vm *vm)
+{
+	struct vblk_vm *vv = *vm_module_data(vm, &virtio_blk_module);
+	return vv && vv->n ? vv->disks[0]->dev.ioeventfd : -1;
+}
+
+static void cap_stats(struct stats_out *o, const char *name, struct io_cap *c)
+{
+	if (c->iops <= 0 && c->bps <= 0)
+		return;
+	pthread_mutex_lock(&c->lock);
+	stats_group(o, name);
+	stats_num(o, "iops", c->iops);
+	stats_num(o, "bps", c->bps);
+	stats_u64(o, "waits", c->waits);
+	stats_num(o, "wait_s", c->waited_ns * 1e-9);
+	stats_end(o);
+	pthread_mutex_unlock(&c->lock);
 }
 
 static void vblk_stats(struct vm *vm, struct stats_out *o)
@@ -514,23 +645,37 @@ static void vblk_stats(struct vm *vm, struct stats_out *o)
 		struct vblk *b = vv->disks[i];
 		char name[96];
 		snprintf(name, sizeof(name), "disk%u %s", i, disk_name(b->disk));
+		struct io_stats disk = { 0 };
+		for (unsigned k = 0; k < b->n_threads; k++)
+			io_stats_add(&disk, &b->threads[k]->stats);
 		stats_group(o, name);
-		io_stats_report(&b->stats, o);
+		io_stats_report(&disk, o);
 		stats_u64(o, "ioeventfd", (uint64_t)b->dev.ioeventfd);
 		stats_u64(o, "wakeups", b->wakeups);
+		stats_u64(o, "batches", b->batches);
+		stats_u64(o, "poll_us", b->threads[0]->poll_ns / 1000);
 		stats_u64(o, "cap_waits", b->cap.waits);
 		stats_num(o, "cap_wait_s", b->cap.waited_ns * 1e-9);
 		stats_end(o);
-		io_stats_add(&total, &b->stats);
+		io_stats_add(&total, &disk);
 	}
 	stats_group(o, "total");
 	io_stats_report(&total, o);
 	stats_end(o);
+	if (vv)
+		cap_stats(o, "vm cap", &vv->cap);
+	if (vv && vv->group) {
+		char name[96];
+		snprintf(name, sizeof(name), "group %s cap", vv->group);
+		cap_stats(o, name, io_cap_group(vv->group));
+	}
 }
 
 static int vblk_check(const char *name, const char *value, char *err, size_t errlen)
 {
-	(void)name;
+	double v;
+	if (strcmp(name, "disk") != 0)
+		return io_cap_parse(name, value, &v, err, errlen);
 	struct disk_spec *s = malloc(sizeof(*s));
 	int r = s ? disk_spec_parse(value, s, err, errlen) : error_set(err, errlen, "out of memory");
 	free(s);
@@ -539,6 +684,8 @@ static int vblk_check(const char *name, const char *value, char *err, size_t err
 
 static const struct module_option vblk_options[] = {
 	{ "disk", "SPEC", "a virtio-blk disk: store=DIR,vol=NAME or file=PATH [,ro,iops=N,bps=N,id=S,threads=N,poll=US]" },
+	{ "io-iops", "N", "I/O requests per second over all the VM's disks (K/M/G)" },
+	{ "io-bps", "N", "I/O bytes per second over all the VM's disks (K/M/G)" },
 	{ NULL, NULL, NULL },
 };
 

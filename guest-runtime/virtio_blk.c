@@ -97,6 +97,7 @@ int vblk_open(struct vblk *d, unsigned index, void *mem)
 	/* Layout in mem: descriptors, driver ring, device ring (4-aligned), slots. */
 	_Static_assert(16 * VBLK_DEPTH + 1024 + 4096 + VBLK_DEPTH * sizeof(struct vblk_slot) <= VBLK_MEM_SIZE,
 		       "VBLK_MEM_SIZE too small");
+	_Static_assert((16 * VBLK_DEPTH + 1024 + 4096) % 64 == 0, "slots must start on a cache line");
 	uint8_t *m = mem;
 	memset(m, 0, VBLK_MEM_SIZE);
 	d->desc = (struct vring_desc *)m;
@@ -117,6 +118,13 @@ int vblk_open(struct vblk *d, unsigned index, void *mem)
 
 unsigned vblk_in_flight(const struct vblk *d) { return d->qsize - d->n_free; }
 
+/* Writes a descriptor only if it differs: one the device only reads stays cached on both sides. */
+static void put_desc(struct vring_desc *d, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next)
+{
+	if (d->addr != addr || d->len != len || d->flags != flags || d->next != next)
+		*d = (struct vring_desc){ .addr = addr, .len = len, .flags = flags, .next = next };
+}
+
 int vblk_submit(struct vblk *d, uint32_t type, uint64_t sector, void *buf, uint32_t len, uint64_t tag)
 {
 	if (d->n_free == 0 || (uint64_t)len > (uint64_t)d->size_max * VBLK_MAX_SEGS)
@@ -127,26 +135,24 @@ int vblk_submit(struct vblk *d, uint32_t type, uint64_t sector, void *buf, uint3
 	unsigned n = 0;
 	q->hdr = (struct virtio_blk_outhdr){ .type = type, .sector = sector };
 	q->tag = tag;
-	q->status = 0xff;
-	t[n++] = (struct vring_desc){ .addr = (uintptr_t)&q->hdr, .len = sizeof(q->hdr) };
+	put_desc(&t[n], (uintptr_t)&q->hdr, sizeof(q->hdr), VRING_DESC_F_NEXT, (uint16_t)(n + 1)), n++;
 	uint16_t dir = type == VIRTIO_BLK_T_IN || type == VIRTIO_BLK_T_GET_ID ? VRING_DESC_F_WRITE : 0;
 	if (type == VIRTIO_BLK_T_DISCARD || type == VIRTIO_BLK_T_WRITE_ZEROES) {
 		q->range = (struct virtio_blk_discard_write_zeroes){ .sector = sector, .num_sectors = len };
-		t[n++] = (struct vring_desc){ .addr = (uintptr_t)&q->range, .len = sizeof(q->range) };
+		put_desc(&t[n], (uintptr_t)&q->range, sizeof(q->range), VRING_DESC_F_NEXT, (uint16_t)(n + 1)), n++;
 	} else {
 		for (uint32_t done = 0; done < len;) {
 			uint32_t k = len - done < d->size_max ? len - done : d->size_max;
-			t[n++] = (struct vring_desc){ .addr = (uintptr_t)buf + done, .len = k, .flags = dir };
+			put_desc(&t[n], (uintptr_t)buf + done, k, dir | VRING_DESC_F_NEXT, (uint16_t)(n + 1)), n++;
 			done += k;
 		}
 	}
-	t[n++] = (struct vring_desc){ .addr = (uintptr_t)&q->status, .len = 1, .flags = VRING_DESC_F_WRITE };
-	for (unsigned i = 0; i + 1 < n; i++) {
-		t[i].flags |= VRING_DESC_F_NEXT;
-		t[i].next = (uint16_t)(i + 1);
-	}
-	d->desc[s] = (struct vring_desc){ .addr = (uintptr_t)t, .len = n * sizeof(*t), .flags = VRING_DESC_F_INDIRECT };
-	d->avail->ring[d->avail_idx % d->qsize] = s;
+	/* The status byte needs no reset: the device writes it before it returns the chain. */
+	put_desc(&t[n], (uintptr_t)&q->status, 1, VRING_DESC_F_WRITE, 0), n++;
+	put_desc(&d->desc[s], (uintptr_t)t, n * sizeof(*t), VRING_DESC_F_INDIRECT, 0);
+	uint16_t *slot = &d->avail->ring[d->avail_idx % d->qsize];
+	if (*slot != s)
+		*slot = s;
 	__atomic_store_n(&d->avail->idx, ++d->avail_idx, __ATOMIC_RELEASE);
 	return 0;
 }

@@ -66,6 +66,69 @@ t_expect "capped run" 0 "$BEYOND" run --stats-json "$T_TMP/cap.json" --disk "fil
 ops=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["modules"]["virtio-blk"]["disk0 raw"]["read_ops"])' "$T_TMP/cap.json")
 if [ "$ops" -le $((300 * 2 + 40)) ] && [ "$ops" -ge 300 ]; then t_pass "iops=300 over 2 s gave $ops reads"; else t_fail "iops cap" "$ops reads in 2 s at iops=300"; fi
 
+# A VM's cap covers all its disks: 1 s on each of two disks under --io-iops 300 stays within one budget.
+t_expect "VM-capped run over two disks" 0 "$BEYOND" run --stats-json "$T_TMP/vmcap.json" --io-iops 300 \
+	--disk "file=$T_TMP/raw" --disk "store=$S,vol=other" disk bench 4M 1000 1 0:rand:r:4096:4 1:rand:r:4096:4
+if python3 -c '
+import json, sys
+m = json.load(open(sys.argv[1]))["modules"]["virtio-blk"]
+ops = m["total"]["read_ops"]
+assert 300 <= ops <= 300 * (2 + 0.05) + 8, "%d reads in 2 s at io-iops=300" % ops
+assert m["vm cap"]["iops"] == 300 and m["vm cap"]["waits"] > 0, m["vm cap"]
+' "$T_TMP/vmcap.json" 2>"$T_TMP/py.err"; then t_pass "a VM cap holds over its disks"; else t_fail "VM cap" "$(tail -c 300 "$T_TMP/py.err")"; fi
+
+# A group cap ([group NAME] io-iops) is shared by its VMs: two VMs reading 2 s each stay within one
+# budget (the window is 2 s plus the VMs' start skew; uncapped they do tens of thousands).
+cat >"$T_TMP/group.conf" <<EOF
+[group slow]
+io-iops = 400
+[vm a]
+guest = disk
+args = bench 4M 2000 1 0:rand:r:4096:4
+disk = file=$T_TMP/raw
+group = slow
+[vm b]
+guest = disk
+args = bench 4M 2000 2 0:rand:r:4096:4
+disk = store=$S,vol=other
+group = slow
+EOF
+t_expect "two VMs under one group cap" 0 "$BEYOND" run --stats-json "$T_TMP/group.json" --config "$T_TMP/group.conf"
+if python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+ops = [vm["modules"]["virtio-blk"]["total"]["read_ops"] for vm in d["vms"]]
+assert len(ops) == 2 and min(ops) > 0 and sum(ops) <= 400 * 3, "reads %s at a group cap of 400/s over 2 s" % ops
+' "$T_TMP/group.json" 2>"$T_TMP/py.err"; then t_pass "a group cap holds over its VMs"; else t_fail "group cap" "$(tail -c 300 "$T_TMP/py.err")"; fi
+t_grep "the group cap is reported" "$T_TMP/group.json" '"group slow cap"'
+printf '[group g]\nio-iops = lots\n[vm a]\nguest = disk\n' >"$T_TMP/bad.conf"
+t_expect "a bad group cap is a usage error" 2 "$BEYOND" run --config "$T_TMP/bad.conf"
+t_grep "it names the key" "$T_TMP/err" "io-iops needs a number"
+
+# An I/O thread polls only with a CPU to spare: on one CPU it shares the vCPU's and sleeps at once.
+t_expect "one CPU" 0 taskset -c 0 "$BEYOND" run --stats-json "$T_TMP/one.json" --disk "file=$T_TMP/raw" disk info
+t_grep "no polling without a spare CPU" "$T_TMP/one.json" '"poll_us": 0[,}]'
+if [ "$(nproc)" -ge 2 ]; then
+	t_expect "two CPUs" 0 taskset -c 0,1 "$BEYOND" run --stats-json "$T_TMP/two.json" --disk "file=$T_TMP/raw" disk info
+	t_grep "polling with a CPU to spare" "$T_TMP/two.json" '"poll_us": 50[,}]'
+fi
+
+# seccomp: every thread of a VM with disks runs filtered, two I/O threads per disk included.
+"$BEYOND" run --timeout 30 --disk "file=$T_TMP/raw,threads=2" --disk "store=$S,vol=other" disk flushes 1 \
+	>"$T_TMP/sc.out" 2>&1 &
+pid=$!
+for _ in $(seq 200); do grep -q "flushed 3" "$T_TMP/sc.out" && break; sleep 0.05; done
+all=0 on=0
+for t in /proc/$pid/task/*/status; do
+	all=$((all + 1))
+	grep -q '^Seccomp:[[:space:]]*2' "$t" && on=$((on + 1))
+done
+kill -9 "$pid"
+wait "$pid" 2>/dev/null
+# main, vCPU, 3 I/O threads at least
+if [ "$all" -ge 5 ] && [ "$on" = "$all" ]; then t_pass "all $all threads of a VM with disks filtered"
+else t_fail "seccomp on I/O threads" "$on of $all threads filtered"; fi
+
 # kill -9 after the guest saw FLUSH complete: the flushed generation survives.
 "$BEYOND" run --disk "store=$S,vol=other" disk flushes 0 >"$T_TMP/flushes" 2>&1 &
 pid=$!

@@ -9,6 +9,7 @@
  * report every pattern without an error. Then the caps: an IOPS and a
  * bytes/s cap, each held for a while, achieved against set.
  */
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include "blk/disk.h"
 #include "blk/disk_spec.h"
 #include "blk/store.h"
+#include "blk/virtio_blk.h"
 #include "guest-runtime/workloads/io.h"
 #include "hv/bench/bench.h"
 #include "hv/guests.h"
@@ -59,6 +61,14 @@ struct cap_result {
 	struct bench_check check;
 };
 
+struct notify_result {
+	int asked, got;              /* ioeventfd asked for, and used */
+	double ns;                   /* per notification, as the guest sees it */
+	struct bench_check check;
+};
+
+#define N_CAPS 3
+
 struct io_bench {
 	struct bench_args args;
 	unsigned reps;
@@ -67,7 +77,8 @@ struct io_bench {
 	char dir[512], spec[TARGETS][1024];
 	struct cell c[TARGETS][MODES][N_PATS];
 	struct bench_check check[TARGETS][MODES];
-	struct cap_result caps[2];
+	struct cap_result caps[N_CAPS];
+	struct notify_result notify[2]; /* by MMIO exit, through ioeventfd */
 	struct kvm_host kvm;
 };
 
@@ -133,6 +144,9 @@ static void run_host(struct io_bench *b, int t, const unsigned *order, uint64_t 
 		free(bufs);
 		return;
 	}
+	/* Pinned like the vCPU; then unpinned, or the next VM's I/O threads would inherit the vCPU's CPU. */
+	cpu_set_t was;
+	int saved = sched_getaffinity(0, sizeof(was), &was) == 0;
 	bench_pin_cpu(b->args.cpu);
 	for (unsigned i = 0; i < N_PATS; i++) {
 		const struct pattern *p = &pats[order[i]];
@@ -143,6 +157,8 @@ static void run_host(struct io_bench *b, int t, const unsigned *order, uint64_t 
 		io_run(&plan, &be, &r);
 		add_sample(b, t, HOST, order[i], &r);
 	}
+	if (saved)
+		sched_setaffinity(0, sizeof(was), &was);
 	disk_close(h.d);
 	free(bufs);
 }
@@ -152,7 +168,8 @@ static void run_host(struct io_bench *b, int t, const unsigned *order, uint64_t 
 struct guest_ctx {
 	struct io_bench *b;
 	int t;
-	unsigned records;
+	unsigned records, want;
+	int ioeventfd;               /* what the device used: 1 KVM_IOEVENTFD, 0 MMIO exits */
 	struct beyond_io_result last;
 };
 
@@ -170,38 +187,52 @@ static void guest_result(void *opaque, uint32_t type, const void *rec, uint32_t 
 			add_sample(g->b, g->t, GUEST, p, r);
 }
 
-/* Runs `disk bench SPAN MS SEED RUN...` on disk `spec`; the records go to g. 0, or -1 with why. */
-static int run_vm(struct io_bench *b, const char *spec, char **runs, unsigned n_runs, double seconds,
-		  uint64_t seed, struct guest_ctx *g, char *why, size_t whylen)
+/*
+ * Runs the disk guest with argv on disk `spec` (and one more VM option if
+ * extra is not NULL); the records go to g. 0, or -1 with why.
+ */
+static int run_vm(struct io_bench *b, const char *spec, const struct vm_option *extra, int argc, char **argv,
+		  double timeout, struct guest_ctx *g, char *why, size_t whylen)
 {
 	const struct builtin_guest *img = builtin_guest_find("disk");
+	struct vm_option opt[2] = { { "disk", spec } };
+	if (extra)
+		opt[1] = *extra;
+	struct vm_config cfg = {
+		.name = "disk", .image = img->image, .image_size = img->size, .mem_size = 128ull << 20,
+		.vcpus = 1, .guest_page = PT_2M, .host_pages = HOST_THP, .populate = 1,
+		.timeout = timeout, .argc = argc, .argv = argv,
+		.console_fd = STDERR_FILENO, .pin = 1, .pin_cpu = b->args.cpu, .on_result = guest_result,
+		.opaque = g, .options = opt, .n_options = extra ? 2 : 1,
+	};
+	struct vm vm;
+	int r = -1;
+	if (vm_create(&vm, &b->kvm, &cfg, why, whylen) == 0) {
+		int st = vm_run(&vm);
+		g->ioeventfd = virtio_blk_ioeventfd(&vm);
+		if (st != 0)
+			snprintf(why, whylen, "guest ended with %d: %s", st, vm.reason);
+		else if (g->records != g->want)
+			snprintf(why, whylen, "guest reported %u of %u runs", g->records, g->want);
+		else
+			r = 0;
+	}
+	vm_destroy(&vm);
+	return r;
+}
+
+/* `disk bench SPAN MS SEED RUN...`: one record per run. */
+static int run_bench_vm(struct io_bench *b, const char *spec, const struct vm_option *extra, char **runs,
+			unsigned n_runs, double seconds, uint64_t seed, struct guest_ctx *g, char *why, size_t whylen)
+{
 	char span[32], ms[32], sd[32];
 	char *argv[4 + N_PATS] = { "bench", span, ms, sd };
 	snprintf(span, sizeof(span), "%llu", (unsigned long long)b->span);
 	snprintf(ms, sizeof(ms), "%llu", (unsigned long long)(seconds * 1000));
 	snprintf(sd, sizeof(sd), "%llu", (unsigned long long)seed);
 	memcpy(argv + 4, runs, n_runs * sizeof(char *));
-	struct vm_option opt = { "disk", spec };
-	struct vm_config cfg = {
-		.name = "disk", .image = img->image, .image_size = img->size, .mem_size = 128ull << 20,
-		.vcpus = 1, .guest_page = PT_2M, .host_pages = HOST_THP, .populate = 1,
-		.timeout = 60 + seconds * n_runs * 4, .argc = 4 + n_runs, .argv = argv,
-		.console_fd = STDERR_FILENO, .pin = 1, .pin_cpu = b->args.cpu, .on_result = guest_result,
-		.opaque = g, .options = &opt, .n_options = 1,
-	};
-	struct vm vm;
-	int r = -1;
-	if (vm_create(&vm, &b->kvm, &cfg, why, whylen) == 0) {
-		int st = vm_run(&vm);
-		if (st != 0)
-			snprintf(why, whylen, "guest ended with %d: %s", st, vm.reason);
-		else if (g->records != n_runs)
-			snprintf(why, whylen, "guest reported %u of %u runs", g->records, n_runs);
-		else
-			r = 0;
-	}
-	vm_destroy(&vm);
-	return r;
+	g->want = n_runs;
+	return run_vm(b, spec, extra, 4 + n_runs, argv, 60 + seconds * n_runs * 4, g, why, whylen);
 }
 
 static void run_guest(struct io_bench *b, int t, const unsigned *order, uint64_t seed)
@@ -215,25 +246,49 @@ static void run_guest(struct io_bench *b, int t, const unsigned *order, uint64_t
 	}
 	/* The host's seed: the same offsets (io_run). */
 	struct guest_ctx g = { .b = b, .t = t };
-	if (run_vm(b, b->spec[t], runs, N_PATS, b->seconds, seed, &g, why, sizeof(why)))
+	if (run_bench_vm(b, b->spec[t], NULL, runs, N_PATS, b->seconds, seed, &g, why, sizeof(why)))
 		bench_fail(&b->check[t][GUEST], "%s", why);
 }
 
-/* One cap held for the cap time: what got through, per second. */
-static void run_cap(struct io_bench *b, struct cap_result *c, const char *extra, const char *run, double seconds)
+/*
+ * One cap held for the cap time: what got through, per second. `extra` is
+ * a disk item (iops=N) or, with vm_opt, the VM's cap (io-iops N).
+ */
+static void run_cap(struct io_bench *b, struct cap_result *c, const char *extra, const struct vm_option *vm_opt,
+		    const char *run, double seconds)
 {
 	char spec[1200], why[768], *runs[1] = { (char *)run };
 	struct guest_ctx g = { 0 };
-	snprintf(spec, sizeof(spec), "%s,%s", b->spec[RAW], extra);
+	snprintf(spec, sizeof(spec), "%s%s%s", b->spec[RAW], extra ? "," : "", extra ? extra : "");
 	bench_check_init(&c->check);
-	if (run_vm(b, spec, runs, 1, seconds, 1, &g, why, sizeof(why))) {
+	if (run_bench_vm(b, spec, vm_opt, runs, 1, seconds, 1, &g, why, sizeof(why))) {
 		bench_fail(&c->check, "%s", why);
 		return;
 	}
 	double s = g.last.cycles / b->tsc_hz;
-	c->got = strstr(extra, "iops") ? g.last.ops / s : g.last.bytes / s;
+	c->got = strstr(c->what, "iops") ? g.last.ops / s : g.last.bytes / s;
 	if (c->got < 0.95 * c->set || c->got > 1.05 * c->set)
 		bench_fail(&c->check, "%.0f per second against a cap of %.0f (outside +-5%%)", c->got, c->set);
+}
+
+/* Queue notifications from the guest: through KVM_IOEVENTFD if KVM takes it, and by MMIO exit. */
+static void run_notify(struct io_bench *b, struct notify_result *n, int use_ioeventfd)
+{
+	char spec[1200], why[768], count[16], *argv[] = { "notify", "0", count };
+	struct guest_ctx g = { .want = 1 };
+	unsigned times = b->args.quick ? 2000 : 20000;
+	snprintf(count, sizeof(count), "%u", times);
+	snprintf(spec, sizeof(spec), "%s,ioeventfd=%s", b->spec[RAW], use_ioeventfd ? "on" : "off");
+	bench_check_init(&n->check);
+	n->asked = use_ioeventfd;
+	if (run_vm(b, spec, NULL, 3, argv, 120, &g, why, sizeof(why))) {
+		bench_fail(&n->check, "%s", why);
+		return;
+	}
+	n->got = g.ioeventfd;
+	n->ns = g.last.ops ? g.last.cycles / b->tsc_hz / g.last.ops * 1e9 : 0;
+	if (use_ioeventfd && !g.ioeventfd)
+		bench_fail(&n->check, "KVM refused KVM_IOEVENTFD for the QueueNotify register: MMIO exits instead");
 }
 
 /* --- set-up: a raw file and a store volume of the same random content ------------ */
@@ -304,8 +359,14 @@ static void print_table(struct io_bench *b)
 			if (!b->check[t][m].achieved)
 				printf("%s, %s: not achieved: %s\n", target_names[t], mode_names[m], b->check[t][m].reason);
 	for (int i = 0; i < 2; i++) {
+		struct notify_result *n = &b->notify[i];
+		printf("notify: %s: %s, %.0f ns each%s%s\n", n->asked ? "ioeventfd asked" : "MMIO exit asked",
+		       n->got ? "KVM_IOEVENTFD accepted" : "MMIO exit", n->ns, n->check.achieved ? "" : "  not achieved: ",
+		       n->check.achieved ? "" : n->check.reason);
+	}
+	for (int i = 0; i < N_CAPS; i++) {
 		struct cap_result *c = &b->caps[i];
-		printf("cap %-22s set %10.0f got %10.0f (%.3f)%s%s\n", c->what, c->set, c->got, c->set ? c->got / c->set : 0,
+		printf("cap %-29s set %10.0f got %10.0f (%.3f)%s%s\n", c->what, c->set, c->got, c->set ? c->got / c->set : 0,
 		       c->check.achieved ? "" : "  not achieved: ", c->check.achieved ? "" : c->check.reason);
 	}
 }
@@ -354,8 +415,18 @@ static void write_json(struct io_bench *b, const struct bench_out *o)
 			json_end(&j);
 		}
 	json_end(&j);
-	json_array(&j, "caps", 1);
+	json_array(&j, "notify", 1);
 	for (int i = 0; i < 2; i++) {
+		json_object(&j, NULL, 0);
+		json_bool(&j, "ioeventfd_asked", b->notify[i].asked);
+		json_bool(&j, "ioeventfd", b->notify[i].got);
+		json_num(&j, "ns_per_notify", b->notify[i].ns, 0);
+		json_check(&j, &b->notify[i].check);
+		json_end(&j);
+	}
+	json_end(&j);
+	json_array(&j, "caps", 1);
+	for (int i = 0; i < N_CAPS; i++) {
 		json_object(&j, NULL, 0);
 		json_str(&j, "cap", b->caps[i].what);
 		json_num(&j, "set", b->caps[i].set, 0);
@@ -446,7 +517,7 @@ int bench_io_main(int argc, char **argv)
 		b.tsc_hz = bench_tsc_hz();
 		struct bench_progress pr;
 		uint64_t rng = 0x5eed;
-		bench_progress_start(&pr, b.reps * TARGETS * MODES + 2);
+		bench_progress_start(&pr, b.reps * TARGETS * MODES + 4);
 		for (unsigned rep = 0; rep < b.reps; rep++) {
 			uint32_t configs[TARGETS * MODES] = { 0, 1, 2, 3 };
 			unsigned order[N_PATS] = { 0, 1, 2, 3, 4, 5 };
@@ -457,12 +528,19 @@ int bench_io_main(int argc, char **argv)
 				(m == HOST ? run_host : run_guest)(&b, t, order, 1000 + rep);
 			}
 		}
-		b.caps[0] = (struct cap_result){ "iops (rand 4K read d16)", CAP_IOPS, 0, { 0 } };
-		b.caps[1] = (struct cap_result){ "bytes/s (seq 1M read)", (double)CAP_BPS, 0, { 0 } };
+		static const struct vm_option vm_cap = { "io-iops", "3000" };
+		b.caps[0] = (struct cap_result){ "disk iops (rand 4K read d16)", CAP_IOPS, 0, { 0 } };
+		b.caps[1] = (struct cap_result){ "disk bytes/s (seq 1M read)", (double)CAP_BPS, 0, { 0 } };
+		b.caps[2] = (struct cap_result){ "vm iops (rand 4K write d16)", 3000, 0, { 0 } };
 		bench_progress(&pr, "cap iops=%d for %.0f s", CAP_IOPS, cap_seconds);
-		run_cap(&b, &b.caps[0], "iops=2000", "0:rand:r:4096:16", cap_seconds);
+		run_cap(&b, &b.caps[0], "iops=2000", NULL, "0:rand:r:4096:16", cap_seconds);
 		bench_progress(&pr, "cap bps=64M for %.0f s", cap_seconds);
-		run_cap(&b, &b.caps[1], "bps=64M", "0:seq:r:1048576:1", cap_seconds);
+		run_cap(&b, &b.caps[1], "bps=64M", NULL, "0:seq:r:1048576:1", cap_seconds);
+		bench_progress(&pr, "vm cap io-iops=3000 for %.0f s", cap_seconds);
+		run_cap(&b, &b.caps[2], NULL, &vm_cap, "0:rand:w:4096:16", cap_seconds);
+		bench_progress(&pr, "notifications");
+		run_notify(&b, &b.notify[0], 0);
+		run_notify(&b, &b.notify[1], 1);
 		bench_progress_end(&pr);
 		for (int t = 0; t < TARGETS; t++)
 			for (int m = 0; m < MODES; m++)

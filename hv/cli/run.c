@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "blk/io_cap.h"
 #include "hv/cli/cli.h"
 #include "hv/cli/config.h"
 #include "hv/guests.h"
@@ -288,11 +289,18 @@ static int group_section(const struct config_section *s, struct sched *sched, ch
 	struct sched_share p = { .shares = 1 };
 	for (unsigned k = 0; k < s->n; k++) {
 		const struct config_entry *e = &s->entries[k];
+		char why[256];
+		int io = io_cap_group_key(s->name, e->key, e->value, why, sizeof(why));
+		if (io <= 0) {
+			if (io < 0)
+				return snprintf(err, errlen, "%u: %s", e->line, why), -1;
+			continue;
+		}
 		int shares = strcmp(e->key, "shares") == 0;
 		double *field = shares ? &p.shares : strcmp(e->key, "cap") == 0 ? &p.cap
 			      : strcmp(e->key, "reserve") == 0 ? &p.reserve : NULL;
 		if (!field)
-			return snprintf(err, errlen, "%u: a group has shares, cap and reserve, not '%s'", e->line, e->key), -1;
+			return snprintf(err, errlen, "%u: a group has shares, cap, reserve, io-iops and io-bps, not '%s'", e->line, e->key), -1;
 		if (!e->value || (shares ? sched_parse_shares(e->value, field) : sched_parse_fraction(e->value, field)))
 			return snprintf(err, errlen, "%u: bad %s '%s'", e->line, e->key, e->value ? e->value : ""), -1;
 	}

@@ -111,6 +111,25 @@ int virtq_pop(struct virtq *q, struct virtq_chain *c, char *why, size_t whylen)
 	}
 }
 
+void virtq_prefetch(const struct virtq *q, unsigned n)
+{
+	uint16_t heads[VIRTQ_MAX_SIZE];
+	n = n < q->size ? n : q->size;
+	for (unsigned i = 0; i < n; i++) {
+		heads[i] = __atomic_load_n(&q->avail->ring[(uint16_t)(q->last_avail + i) % q->size], __ATOMIC_RELAXED);
+		if (heads[i] < q->size)
+			__builtin_prefetch(&q->desc[heads[i]]);
+	}
+	for (unsigned i = 0; i < n; i++) {
+		if (heads[i] >= q->size)
+			continue;
+		struct vring_desc d = read_desc(q->desc, heads[i]);
+		const uint8_t *t = d.flags & VRING_DESC_F_INDIRECT ? guest_mem_ptr(q->mem, d.addr, d.len) : NULL;
+		for (uint32_t k = 0; t && k < d.len && k < 256; k += 64)
+			__builtin_prefetch(t + k);
+	}
+}
+
 void virtq_push(struct virtq *q, uint16_t head, uint32_t len)
 {
 	vring_used_elem_t *e = &q->used->ring[q->used_idx % q->size];

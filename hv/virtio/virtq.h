@@ -57,6 +57,14 @@ int virtq_pending(struct virtq *q, char *why, size_t whylen);
 /* Takes the next available chain: 1, 0 if there is none, -1 with why if it is malformed. */
 int virtq_pop(struct virtq *q, struct virtq_chain *c, char *why, size_t whylen);
 
+/*
+ * A hint before popping the next n chains: prefetches their descriptors
+ * and indirect tables, so the cache misses on lines the guest just wrote
+ * overlap instead of following one another. Reads nothing it relies on:
+ * virtq_pop() still copies and checks every descriptor.
+ */
+void virtq_prefetch(const struct virtq *q, unsigned n);
+
 /* Returns chain `head` to the guest with `len` bytes written, and publishes it. */
 void virtq_push(struct virtq *q, uint16_t head, uint32_t len);
 

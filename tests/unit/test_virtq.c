@@ -185,3 +185,14 @@ Test(virtq, rings_checked_at_set_up)
 	cr_expect_eq(virtq_init(&q, &mem, QSIZE, 0, DESC, AVAIL, RAM - 16, why, sizeof(why)), -1, "outside RAM");
 	cr_expect_eq(virtq_init(&q, &mem, QSIZE, 0, UINT64_MAX - 15, AVAIL, USED, why, sizeof(why)), -1, "wraps");
 }
+
+/* The prefetch hint reads hostile rings without harm: the pops after it still refuse them. */
+Test(virtq, prefetch_of_hostile_chains_is_harmless)
+{
+	set(2, RAM - 16, 64, VRING_DESC_F_INDIRECT, 0); /* table past the end of RAM */
+	offer(2);
+	offer(QSIZE + 3);                                 /* head outside the queue */
+	virtq_prefetch(&q, 64);
+	refused("outside guest RAM");
+	refused("outside a queue");
+}
