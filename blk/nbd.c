@@ -43,8 +43,8 @@
 #define QUEUE       16		/* requests of one connection in the server at once */
 #define INFLIGHT    (4u << 20)	/* bytes of their buffers (the reading thread has one CHUNK more) */
 #define BS_MAX      1024	/* descriptors in one block status reply */
-#define POOLED      (128u << 10)	/* larger buffers are CHUNK long and kept for reuse (malloc */
-#define POOL_MAX    (INFLIGHT / CHUNK)	/* would map and unmap them each time) */
+#define MIN_BUF     4096u	/* buffers are MIN_BUF << k long, k < CLASSES */
+#define CLASSES     9		/* ... up to CHUNK */
 #define META_ID     1		/* base:allocation's context id */
 
 struct conn;
@@ -67,7 +67,7 @@ struct req {
 	uint32_t len;
 	int err;		/* found before serving it (range, flags) */
 	uint8_t *buf;		/* WRITE: the payload; READ: the worker's */
-	size_t cost;		/* bytes of buf counted in conn.inflight_bytes */
+	size_t cost;		/* bytes of buf (its class's size) counted in conn.inflight_bytes */
 	uint64_t wseq;		/* a write: its number; FLUSH: the number of writes before it */
 	bool busy;
 	struct req *next;	/* in the queue */
@@ -102,8 +102,8 @@ struct conn {
 	pthread_t workers[WORKERS];
 	bool closing;		/* no more requests: workers drain the queue and leave */
 	bool broken;		/* a reply could not be sent */
-	uint8_t *pool[POOL_MAX];	/* free CHUNK buffers */
-	unsigned npool;
+	struct free_buf *free[CLASSES];	/* buffers kept for reuse, by size class ... */
+	size_t kept;		/* ... their bytes: with inflight_bytes within INFLIGHT */
 	pthread_mutex_t send_lock;	/* one reply at a time on the socket */
 };
 
@@ -555,29 +555,72 @@ static int do_block_status(struct conn *c, struct req *r)
 	return reply_chunk(c, r, NBD_REPLY_TYPE_BLOCK_STATUS, &p, 4 + 8 * p.st.n);
 }
 
-/* A buffer for n bytes (a CHUNK one beyond POOLED). */
-static uint8_t *buf_get(struct conn *c, size_t n)
+/*
+ * Request buffers come in power-of-two sizes and are kept per connection
+ * for reuse: malloc would map and unmap each one of 64 KiB and more, and
+ * every first touch of the new pages would fault (at 64 KiB reads that was
+ * most of the server's time). What is kept and what is in use together
+ * stay within INFLIGHT.
+ */
+struct free_buf {
+	struct free_buf *next;
+};
+
+static unsigned size_class(size_t n)
 {
-	uint8_t *b = NULL;
+	unsigned k = 0;
+
+	while ((size_t)MIN_BUF << k < n)
+		k++;
+	return k;
+}
+
+/* The buffer for a request of cost bytes (a class's size), its cost
+ * already counted in inflight_bytes: a kept one, or a new one after freeing
+ * kept ones of other sizes that the budget no longer covers. */
+static uint8_t *buf_get(struct conn *c, size_t cost)
+{
+	unsigned k = size_class(cost);
+	struct free_buf *b, *drop = NULL;
 
 	pthread_mutex_lock(&c->lock);
-	if (n > POOLED && c->npool)
-		b = c->pool[--c->npool];
+	if ((b = c->free[k])) {
+		c->free[k] = b->next;
+		c->kept -= cost;
+	}
+	for (unsigned i = 0; !b && i < CLASSES && c->kept + c->inflight_bytes > INFLIGHT; i++)
+		while (c->free[i] && c->kept + c->inflight_bytes > INFLIGHT) {
+			struct free_buf *f = c->free[i];
+			c->free[i] = f->next;
+			c->kept -= (size_t)MIN_BUF << i;
+			f->next = drop;
+			drop = f;
+		}
 	pthread_mutex_unlock(&c->lock);
-	return b ? b : malloc(n > POOLED ? CHUNK : n ? n : 1);
+	while (drop) {
+		struct free_buf *f = drop;
+		drop = f->next;
+		free(f);
+	}
+	return b ? (uint8_t *)b : malloc(cost);
 }
 
 /* Gives back a request's buffer and its slot; under c->lock. */
 static void slot_put(struct conn *c, struct req *r)
 {
-	if (r->buf && r->cost > POOLED && c->npool < POOL_MAX)
-		c->pool[c->npool++] = r->buf;
-	else
+	c->inflight_bytes -= r->cost;
+	if (r->buf && c->kept + c->inflight_bytes + r->cost <= INFLIGHT) {
+		struct free_buf *f = (struct free_buf *)r->buf;
+		unsigned k = size_class(r->cost);
+		f->next = c->free[k];
+		c->free[k] = f;
+		c->kept += r->cost;
+	} else {
 		free(r->buf);
+	}
 	r->buf = NULL;
 	r->busy = false;
 	c->busy--;
-	c->inflight_bytes -= r->cost;
 	pthread_cond_broadcast(&c->done);
 }
 
@@ -776,14 +819,12 @@ static void read_requests(struct conn *c)
 				break;
 			continue;
 		}
-		if (h.type == NBD_CMD_READ && !h.err)
-			h.cost = h.len < CHUNK ? h.len : CHUNK;
-		else if (payload)
-			h.cost = h.len;
+		if ((h.type == NBD_CMD_READ && !h.err) || payload)
+			h.cost = (size_t)MIN_BUF << size_class(h.len < CHUNK ? h.len : CHUNK);
 		struct req *r = take_slot(c, &h);
 		if (!r)
 			break;
-		if (payload && (!(r->buf = buf_get(c, h.len)) || recv_all(c, r->buf, h.len))) {
+		if (payload && (!(r->buf = buf_get(c, h.cost)) || recv_all(c, r->buf, h.len))) {
 			pthread_mutex_lock(&c->lock);
 			slot_put(c, r);
 			pthread_mutex_unlock(&c->lock);
@@ -809,8 +850,12 @@ static void transmit(struct conn *c)
 	pthread_mutex_unlock(&c->lock);
 	for (unsigned i = 0; i < c->nworkers; i++)
 		pthread_join(c->workers[i], NULL);
-	while (c->npool)
-		free(c->pool[--c->npool]);
+	for (unsigned k = 0; k < CLASSES; k++)
+		while (c->free[k]) {
+			struct free_buf *f = c->free[k];
+			c->free[k] = f->next;
+			free(f);
+		}
 	pthread_cond_destroy(&c->done);
 	pthread_cond_destroy(&c->work);
 	pthread_mutex_destroy(&c->send_lock);
