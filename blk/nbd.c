@@ -135,15 +135,26 @@ static int wait_ready(int fd, int64_t deadline, short events)
 	return r > 0 ? 0 : -1;
 }
 
-/* The reading thread's receive, within c->deadline. */
-static int recv_all(struct conn *c, void *p, size_t n)
+/* The reading thread's receive of up to n bytes, at least one arriving
+ * within c->deadline: what recv() returns. It polls only once nothing is
+ * there (a pipelining client has the next request waiting). */
+static ssize_t recv_some(struct conn *c, void *p, size_t n)
 {
-	while (n) {
+	for (;;) {
 		ssize_t r = recv(c->fd, p, n, MSG_DONTWAIT);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0 && errno == EAGAIN && !wait_ready(c->fd, c->deadline, POLLIN))
 			continue;
+		return r;
+	}
+}
+
+/* The reading thread's receive, within c->deadline. */
+static int recv_all(struct conn *c, void *p, size_t n)
+{
+	while (n) {
+		ssize_t r = recv_some(c, p, n);
 		if (r <= 0)
 			return -1;
 		p = (uint8_t *)p + r;
@@ -800,10 +811,11 @@ static void read_requests(struct conn *c)
 		/* Between requests a client may idle for idle_timeout; a request,
 		 * once begun, gets timeout to arrive whole, and each reply too. */
 		c->deadline = deadline_in(c->o->idle_timeout);
-		if (wait_ready(c->fd, c->deadline, POLLIN))
+		ssize_t got = recv_some(c, &rq, sizeof(rq));
+		if (got <= 0)
 			break;
 		c->deadline = deadline_in(c->o->timeout);
-		if (recv_all(c, &rq, sizeof(rq)) || be32toh(rq.magic) != NBD_REQUEST_MAGIC)
+		if (recv_all(c, (uint8_t *)&rq + got, sizeof(rq) - got) || be32toh(rq.magic) != NBD_REQUEST_MAGIC)
 			break;
 		struct req h = { .type = be16toh(rq.type), .flags = be16toh(rq.flags), .handle = rq.handle,
 				 .off = be64toh(rq.off), .len = be32toh(rq.len) };
