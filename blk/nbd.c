@@ -476,9 +476,9 @@ static int reply_simple(struct conn *c, const struct req *r, int err)
 	return e;
 }
 
-static struct nbd_structured_reply chunk_header(const struct req *r, uint16_t type, uint32_t len)
+static struct nbd_structured_reply chunk_header(const struct req *r, uint16_t type, uint32_t len, bool done)
 {
-	return (struct nbd_structured_reply){ htobe32(NBD_STRUCTURED_REPLY_MAGIC), htobe16(NBD_REPLY_FLAG_DONE),
+	return (struct nbd_structured_reply){ htobe32(NBD_STRUCTURED_REPLY_MAGIC), htobe16(done ? NBD_REPLY_FLAG_DONE : 0),
 					      htobe16(type), r->handle, htobe32(len) };
 }
 
@@ -486,7 +486,7 @@ static struct nbd_structured_reply chunk_header(const struct req *r, uint16_t ty
  * structured replies are off (err only). */
 static int reply_chunk(struct conn *c, const struct req *r, uint16_t type, const void *p, uint32_t n)
 {
-	struct nbd_structured_reply h = chunk_header(r, type, n);
+	struct nbd_structured_reply h = chunk_header(r, type, n, true);
 	struct iovec iov[2] = { { &h, sizeof(h) }, { (void *)p, n } };
 
 	pthread_mutex_lock(&c->send_lock);
@@ -504,37 +504,106 @@ static int reply_error(struct conn *c, const struct req *r, int err)
 	return chunked ? reply_chunk(c, r, NBD_REPLY_TYPE_ERROR, &e, sizeof(e)) : reply_simple(c, r, err);
 }
 
-/* READ: the header with the first piece, then the rest piece by piece under
- * the send lock. A reply cannot report an error once data flows: a later
+/* One piece of a READ (CHUNK at most) as it goes out: runs of data and, in
+ * a sparse reply, of zeros sent as holes (a chunk header instead of the
+ * bytes). A piece of more runs than RUNS goes as data. */
+#define RUNS 16
+struct run {
+	uint32_t len;
+	bool hole;
+};
+struct piece {
+	uint64_t off;
+	uint32_t len;
+	unsigned n;
+	struct run run[RUNS];
+};
+
+static int piece_run(uint64_t len, enum blk_extent kind, void *arg)
+{
+	struct piece *p = arg;
+
+	if (p->n == RUNS) {
+		p->n = 0;
+		return 1;
+	}
+	p->run[p->n++] = (struct run){ len, kind == BLK_EXTENT_ZERO };	/* len: within the piece */
+	return 0;
+}
+
+/* Reads piece p of r into r->buf: its runs, then the data of each. */
+static int read_piece(struct conn *c, struct req *r, struct piece *p, bool sparse)
+{
+	int err = sparse ? blk_extents(c->vol, p->off, p->len, piece_run, p) : 0;
+	uint32_t at = 0;
+
+	if (!p->n)
+		p->run[p->n++] = (struct run){ p->len, false };	/* not sparse, or too many runs */
+	for (unsigned i = 0; i < p->n && !err; at += p->run[i++].len)
+		if (!p->run[i].hole)
+			err = blk_read(c->vol, r->buf + at, p->off + at, p->run[i].len);
+	return err;
+}
+
+/* Sends piece p in one sendmsg, under send_lock. A sparse reply is a chunk
+ * per run, the very last one flagged DONE; otherwise the reply's header
+ * (simple, or the one data chunk: DF holds) goes with the first piece. */
+static int send_piece(struct conn *c, const struct req *r, const struct piece *p, bool sparse)
+{
+	struct __attribute__((packed)) { struct nbd_structured_reply h; uint64_t off; uint32_t hole; } hdr[RUNS];
+	struct nbd_reply simple = { htobe32(NBD_REPLY_MAGIC), 0, r->handle };
+	struct iovec iov[2 * RUNS];
+	bool first = p->off == r->off, last = p->off + p->len == r->off + r->len;
+	uint32_t at = 0;
+	int n = 0;
+
+	for (unsigned i = 0; i < p->n; at += p->run[i++].len) {
+		uint32_t len = p->run[i].len;
+		bool hole = p->run[i].hole;
+		if (sparse) {
+			hdr[i].h = chunk_header(r, hole ? NBD_REPLY_TYPE_OFFSET_HOLE : NBD_REPLY_TYPE_OFFSET_DATA,
+						hole ? 12 : 8 + len, last && i == p->n - 1);
+			hdr[i].off = htobe64(p->off + at);
+			hdr[i].hole = htobe32(len);
+			iov[n++] = (struct iovec){ &hdr[i], hole ? sizeof(hdr[i]) : sizeof(hdr[i]) - 4 };
+		} else if (first && c->structured) {
+			hdr[i].h = chunk_header(r, NBD_REPLY_TYPE_OFFSET_DATA, 8 + r->len, true);
+			hdr[i].off = htobe64(r->off);
+			iov[n++] = (struct iovec){ &hdr[i], sizeof(hdr[i]) - 4 };
+		} else if (first) {
+			iov[n++] = (struct iovec){ &simple, sizeof(simple) };
+		}
+		if (!hole)
+			iov[n++] = (struct iovec){ r->buf + at, len };
+	}
+	return send_reply(c, iov, n);
+}
+
+/* READ: piece by piece, the first read before taking the send lock, the
+ * rest under it. A reply cannot report an error once data flows: a later
  * piece that fails drops the connection, so the client never takes wrong
- * data for right. The data is one chunk, so DF always holds. */
+ * data for right. Sparse unless the client forbids fragments (DF). */
 static int do_read(struct conn *c, struct req *r)
 {
-	uint32_t n = r->len < CHUNK ? r->len : CHUNK;
-	int err = blk_read(c->vol, r->buf, r->off, n);
+	bool sparse = c->structured && !(r->flags & NBD_CMD_FLAG_DF);
+	uint32_t done = 0;
+	int err;
 
-	if (err)
-		return reply_error(c, r, err);
 	if (c->structured && !r->len)
 		return reply_chunk(c, r, NBD_REPLY_TYPE_NONE, NULL, 0);
-	struct nbd_reply rp = { htobe32(NBD_REPLY_MAGIC), 0, r->handle };
-	struct nbd_structured_reply h = chunk_header(r, NBD_REPLY_TYPE_OFFSET_DATA, 8 + r->len);
-	uint64_t off = htobe64(r->off);
-	struct iovec simple[2] = { { &rp, sizeof(rp) }, { r->buf, n } };
-	struct iovec chunked[3] = { { &h, sizeof(h) }, { &off, 8 }, { r->buf, n } };
-
-	pthread_mutex_lock(&c->send_lock);
-	err = c->structured ? send_reply(c, chunked, 3) : send_reply(c, simple, 2);
-	for (uint32_t done = n; !err && done < r->len; done += n) {
-		n = r->len - done < CHUNK ? r->len - done : CHUNK;
-		struct iovec iov = { r->buf, n };
-		if (blk_read(c->vol, r->buf, r->off + done, n)) {
+	do {
+		struct piece p = { .off = r->off + done, .len = r->len - done < CHUNK ? r->len - done : CHUNK };
+		err = read_piece(c, r, &p, sparse);
+		if (err && !done)
+			return reply_error(c, r, err);
+		if (!done)
+			pthread_mutex_lock(&c->send_lock);
+		if (err)
 			hang_up(c);
-			err = -1;
-		} else {
-			err = send_reply(c, &iov, 1);
-		}
-	}
+		else
+			err = send_piece(c, r, &p, sparse);
+		done += p.len;
+	} while (!err && done < r->len);
 	pthread_mutex_unlock(&c->send_lock);
 	return err;
 }
