@@ -10,7 +10,9 @@
  * thread itself, as they arrive, so a client costs bounded memory. A FLUSH
  * waits for the writes the connection received before it, then makes the
  * whole store durable (blk_flush()), which covers writes completed on every
- * connection: hence multi-conn. Options we do not implement (TLS) are
+ * connection: hence multi-conn. With structured replies a READ sends the
+ * zeros the volume's map knows of as hole chunks. Request buffers are
+ * kept per connection for reuse. Options we do not implement (TLS) are
  * refused with NBD_REP_ERR_UNSUP, which clients handle by falling back.
  */
 #include <endian.h>
