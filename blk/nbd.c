@@ -10,7 +10,9 @@
  * thread itself, as they arrive, so a client costs bounded memory. A FLUSH
  * waits for the writes the connection received before it, then makes the
  * whole store durable (blk_flush()), which covers writes completed on every
- * connection: hence multi-conn. Options we do not implement (TLS) are
+ * connection: hence multi-conn. With structured replies a READ sends the
+ * zeros the volume's map knows of as hole chunks. Request buffers are
+ * kept per connection for reuse. Options we do not implement (TLS) are
  * refused with NBD_REP_ERR_UNSUP, which clients handle by falling back.
  */
 #include <endian.h>
@@ -43,8 +45,8 @@
 #define QUEUE       16		/* requests of one connection in the server at once */
 #define INFLIGHT    (4u << 20)	/* bytes of their buffers (the reading thread has one CHUNK more) */
 #define BS_MAX      1024	/* descriptors in one block status reply */
-#define POOLED      (128u << 10)	/* larger buffers are CHUNK long and kept for reuse (malloc */
-#define POOL_MAX    (INFLIGHT / CHUNK)	/* would map and unmap them each time) */
+#define MIN_BUF     4096u	/* buffers are MIN_BUF << k long, k < CLASSES */
+#define CLASSES     9		/* ... up to CHUNK */
 #define META_ID     1		/* base:allocation's context id */
 
 struct conn;
@@ -67,7 +69,7 @@ struct req {
 	uint32_t len;
 	int err;		/* found before serving it (range, flags) */
 	uint8_t *buf;		/* WRITE: the payload; READ: the worker's */
-	size_t cost;		/* bytes of buf counted in conn.inflight_bytes */
+	size_t cost;		/* bytes of buf (its class's size) counted in conn.inflight_bytes */
 	uint64_t wseq;		/* a write: its number; FLUSH: the number of writes before it */
 	bool busy;
 	struct req *next;	/* in the queue */
@@ -102,8 +104,8 @@ struct conn {
 	pthread_t workers[WORKERS];
 	bool closing;		/* no more requests: workers drain the queue and leave */
 	bool broken;		/* a reply could not be sent */
-	uint8_t *pool[POOL_MAX];	/* free CHUNK buffers */
-	unsigned npool;
+	struct free_buf *free[CLASSES];	/* buffers kept for reuse, by size class ... */
+	size_t kept;		/* ... their bytes: with inflight_bytes within INFLIGHT */
 	pthread_mutex_t send_lock;	/* one reply at a time on the socket */
 };
 
@@ -135,15 +137,26 @@ static int wait_ready(int fd, int64_t deadline, short events)
 	return r > 0 ? 0 : -1;
 }
 
-/* The reading thread's receive, within c->deadline. */
-static int recv_all(struct conn *c, void *p, size_t n)
+/* The reading thread's receive of up to n bytes, at least one arriving
+ * within c->deadline: what recv() returns. It polls only once nothing is
+ * there (a pipelining client has the next request waiting). */
+static ssize_t recv_some(struct conn *c, void *p, size_t n)
 {
-	while (n) {
+	for (;;) {
 		ssize_t r = recv(c->fd, p, n, MSG_DONTWAIT);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0 && errno == EAGAIN && !wait_ready(c->fd, c->deadline, POLLIN))
 			continue;
+		return r;
+	}
+}
+
+/* The reading thread's receive, within c->deadline. */
+static int recv_all(struct conn *c, void *p, size_t n)
+{
+	while (n) {
+		ssize_t r = recv_some(c, p, n);
 		if (r <= 0)
 			return -1;
 		p = (uint8_t *)p + r;
@@ -465,9 +478,9 @@ static int reply_simple(struct conn *c, const struct req *r, int err)
 	return e;
 }
 
-static struct nbd_structured_reply chunk_header(const struct req *r, uint16_t type, uint32_t len)
+static struct nbd_structured_reply chunk_header(const struct req *r, uint16_t type, uint32_t len, bool done)
 {
-	return (struct nbd_structured_reply){ htobe32(NBD_STRUCTURED_REPLY_MAGIC), htobe16(NBD_REPLY_FLAG_DONE),
+	return (struct nbd_structured_reply){ htobe32(NBD_STRUCTURED_REPLY_MAGIC), htobe16(done ? NBD_REPLY_FLAG_DONE : 0),
 					      htobe16(type), r->handle, htobe32(len) };
 }
 
@@ -475,7 +488,7 @@ static struct nbd_structured_reply chunk_header(const struct req *r, uint16_t ty
  * structured replies are off (err only). */
 static int reply_chunk(struct conn *c, const struct req *r, uint16_t type, const void *p, uint32_t n)
 {
-	struct nbd_structured_reply h = chunk_header(r, type, n);
+	struct nbd_structured_reply h = chunk_header(r, type, n, true);
 	struct iovec iov[2] = { { &h, sizeof(h) }, { (void *)p, n } };
 
 	pthread_mutex_lock(&c->send_lock);
@@ -493,37 +506,106 @@ static int reply_error(struct conn *c, const struct req *r, int err)
 	return chunked ? reply_chunk(c, r, NBD_REPLY_TYPE_ERROR, &e, sizeof(e)) : reply_simple(c, r, err);
 }
 
-/* READ: the header with the first piece, then the rest piece by piece under
- * the send lock. A reply cannot report an error once data flows: a later
+/* One piece of a READ (CHUNK at most) as it goes out: runs of data and, in
+ * a sparse reply, of zeros sent as holes (a chunk header instead of the
+ * bytes). A piece of more runs than RUNS goes as data. */
+#define RUNS 16
+struct run {
+	uint32_t len;
+	bool hole;
+};
+struct piece {
+	uint64_t off;
+	uint32_t len;
+	unsigned n;
+	struct run run[RUNS];
+};
+
+static int piece_run(uint64_t len, enum blk_extent kind, void *arg)
+{
+	struct piece *p = arg;
+
+	if (p->n == RUNS) {
+		p->n = 0;
+		return 1;
+	}
+	p->run[p->n++] = (struct run){ len, kind == BLK_EXTENT_ZERO };	/* len: within the piece */
+	return 0;
+}
+
+/* Reads piece p of r into r->buf: its runs, then the data of each. */
+static int read_piece(struct conn *c, struct req *r, struct piece *p, bool sparse)
+{
+	int err = sparse ? blk_extents(c->vol, p->off, p->len, piece_run, p) : 0;
+	uint32_t at = 0;
+
+	if (!p->n)
+		p->run[p->n++] = (struct run){ p->len, false };	/* not sparse, or too many runs */
+	for (unsigned i = 0; i < p->n && !err; at += p->run[i++].len)
+		if (!p->run[i].hole)
+			err = blk_read(c->vol, r->buf + at, p->off + at, p->run[i].len);
+	return err;
+}
+
+/* Sends piece p in one sendmsg, under send_lock. A sparse reply is a chunk
+ * per run, the very last one flagged DONE; otherwise the reply's header
+ * (simple, or the one data chunk: DF holds) goes with the first piece. */
+static int send_piece(struct conn *c, const struct req *r, const struct piece *p, bool sparse)
+{
+	struct __attribute__((packed)) { struct nbd_structured_reply h; uint64_t off; uint32_t hole; } hdr[RUNS];
+	struct nbd_reply simple = { htobe32(NBD_REPLY_MAGIC), 0, r->handle };
+	struct iovec iov[2 * RUNS];
+	bool first = p->off == r->off, last = p->off + p->len == r->off + r->len;
+	uint32_t at = 0;
+	int n = 0;
+
+	for (unsigned i = 0; i < p->n; at += p->run[i++].len) {
+		uint32_t len = p->run[i].len;
+		bool hole = p->run[i].hole;
+		if (sparse) {
+			hdr[i].h = chunk_header(r, hole ? NBD_REPLY_TYPE_OFFSET_HOLE : NBD_REPLY_TYPE_OFFSET_DATA,
+						hole ? 12 : 8 + len, last && i == p->n - 1);
+			hdr[i].off = htobe64(p->off + at);
+			hdr[i].hole = htobe32(len);
+			iov[n++] = (struct iovec){ &hdr[i], hole ? sizeof(hdr[i]) : sizeof(hdr[i]) - 4 };
+		} else if (first && c->structured) {
+			hdr[i].h = chunk_header(r, NBD_REPLY_TYPE_OFFSET_DATA, 8 + r->len, true);
+			hdr[i].off = htobe64(r->off);
+			iov[n++] = (struct iovec){ &hdr[i], sizeof(hdr[i]) - 4 };
+		} else if (first) {
+			iov[n++] = (struct iovec){ &simple, sizeof(simple) };
+		}
+		if (!hole)
+			iov[n++] = (struct iovec){ r->buf + at, len };
+	}
+	return send_reply(c, iov, n);
+}
+
+/* READ: piece by piece, the first read before taking the send lock, the
+ * rest under it. A reply cannot report an error once data flows: a later
  * piece that fails drops the connection, so the client never takes wrong
- * data for right. The data is one chunk, so DF always holds. */
+ * data for right. Sparse unless the client forbids fragments (DF). */
 static int do_read(struct conn *c, struct req *r)
 {
-	uint32_t n = r->len < CHUNK ? r->len : CHUNK;
-	int err = blk_read(c->vol, r->buf, r->off, n);
+	bool sparse = c->structured && !(r->flags & NBD_CMD_FLAG_DF);
+	uint32_t done = 0;
+	int err;
 
-	if (err)
-		return reply_error(c, r, err);
 	if (c->structured && !r->len)
 		return reply_chunk(c, r, NBD_REPLY_TYPE_NONE, NULL, 0);
-	struct nbd_reply rp = { htobe32(NBD_REPLY_MAGIC), 0, r->handle };
-	struct nbd_structured_reply h = chunk_header(r, NBD_REPLY_TYPE_OFFSET_DATA, 8 + r->len);
-	uint64_t off = htobe64(r->off);
-	struct iovec simple[2] = { { &rp, sizeof(rp) }, { r->buf, n } };
-	struct iovec chunked[3] = { { &h, sizeof(h) }, { &off, 8 }, { r->buf, n } };
-
-	pthread_mutex_lock(&c->send_lock);
-	err = c->structured ? send_reply(c, chunked, 3) : send_reply(c, simple, 2);
-	for (uint32_t done = n; !err && done < r->len; done += n) {
-		n = r->len - done < CHUNK ? r->len - done : CHUNK;
-		struct iovec iov = { r->buf, n };
-		if (blk_read(c->vol, r->buf, r->off + done, n)) {
+	do {
+		struct piece p = { .off = r->off + done, .len = r->len - done < CHUNK ? r->len - done : CHUNK };
+		err = read_piece(c, r, &p, sparse);
+		if (err && !done)
+			return reply_error(c, r, err);
+		if (!done)
+			pthread_mutex_lock(&c->send_lock);
+		if (err)
 			hang_up(c);
-			err = -1;
-		} else {
-			err = send_reply(c, &iov, 1);
-		}
-	}
+		else
+			err = send_piece(c, r, &p, sparse);
+		done += p.len;
+	} while (!err && done < r->len);
 	pthread_mutex_unlock(&c->send_lock);
 	return err;
 }
@@ -555,29 +637,72 @@ static int do_block_status(struct conn *c, struct req *r)
 	return reply_chunk(c, r, NBD_REPLY_TYPE_BLOCK_STATUS, &p, 4 + 8 * p.st.n);
 }
 
-/* A buffer for n bytes (a CHUNK one beyond POOLED). */
-static uint8_t *buf_get(struct conn *c, size_t n)
+/*
+ * Request buffers come in power-of-two sizes and are kept per connection
+ * for reuse: malloc would map and unmap each one of 64 KiB and more, and
+ * every first touch of the new pages would fault (at 64 KiB reads that was
+ * most of the server's time). What is kept and what is in use together
+ * stay within INFLIGHT.
+ */
+struct free_buf {
+	struct free_buf *next;
+};
+
+static unsigned size_class(size_t n)
 {
-	uint8_t *b = NULL;
+	unsigned k = 0;
+
+	while ((size_t)MIN_BUF << k < n)
+		k++;
+	return k;
+}
+
+/* The buffer for a request of cost bytes (a class's size), its cost
+ * already counted in inflight_bytes: a kept one, or a new one after freeing
+ * kept ones of other sizes that the budget no longer covers. */
+static uint8_t *buf_get(struct conn *c, size_t cost)
+{
+	unsigned k = size_class(cost);
+	struct free_buf *b, *drop = NULL;
 
 	pthread_mutex_lock(&c->lock);
-	if (n > POOLED && c->npool)
-		b = c->pool[--c->npool];
+	if ((b = c->free[k])) {
+		c->free[k] = b->next;
+		c->kept -= cost;
+	}
+	for (unsigned i = 0; !b && i < CLASSES && c->kept + c->inflight_bytes > INFLIGHT; i++)
+		while (c->free[i] && c->kept + c->inflight_bytes > INFLIGHT) {
+			struct free_buf *f = c->free[i];
+			c->free[i] = f->next;
+			c->kept -= (size_t)MIN_BUF << i;
+			f->next = drop;
+			drop = f;
+		}
 	pthread_mutex_unlock(&c->lock);
-	return b ? b : malloc(n > POOLED ? CHUNK : n ? n : 1);
+	while (drop) {
+		struct free_buf *f = drop;
+		drop = f->next;
+		free(f);
+	}
+	return b ? (uint8_t *)b : malloc(cost);
 }
 
 /* Gives back a request's buffer and its slot; under c->lock. */
 static void slot_put(struct conn *c, struct req *r)
 {
-	if (r->buf && r->cost > POOLED && c->npool < POOL_MAX)
-		c->pool[c->npool++] = r->buf;
-	else
+	c->inflight_bytes -= r->cost;
+	if (r->buf && c->kept + c->inflight_bytes + r->cost <= INFLIGHT) {
+		struct free_buf *f = (struct free_buf *)r->buf;
+		unsigned k = size_class(r->cost);
+		f->next = c->free[k];
+		c->free[k] = f;
+		c->kept += r->cost;
+	} else {
 		free(r->buf);
+	}
 	r->buf = NULL;
 	r->busy = false;
 	c->busy--;
-	c->inflight_bytes -= r->cost;
 	pthread_cond_broadcast(&c->done);
 }
 
@@ -757,10 +882,11 @@ static void read_requests(struct conn *c)
 		/* Between requests a client may idle for idle_timeout; a request,
 		 * once begun, gets timeout to arrive whole, and each reply too. */
 		c->deadline = deadline_in(c->o->idle_timeout);
-		if (wait_ready(c->fd, c->deadline, POLLIN))
+		ssize_t got = recv_some(c, &rq, sizeof(rq));
+		if (got <= 0)
 			break;
 		c->deadline = deadline_in(c->o->timeout);
-		if (recv_all(c, &rq, sizeof(rq)) || be32toh(rq.magic) != NBD_REQUEST_MAGIC)
+		if (recv_all(c, (uint8_t *)&rq + got, sizeof(rq) - got) || be32toh(rq.magic) != NBD_REQUEST_MAGIC)
 			break;
 		struct req h = { .type = be16toh(rq.type), .flags = be16toh(rq.flags), .handle = rq.handle,
 				 .off = be64toh(rq.off), .len = be32toh(rq.len) };
@@ -776,14 +902,12 @@ static void read_requests(struct conn *c)
 				break;
 			continue;
 		}
-		if (h.type == NBD_CMD_READ && !h.err)
-			h.cost = h.len < CHUNK ? h.len : CHUNK;
-		else if (payload)
-			h.cost = h.len;
+		if ((h.type == NBD_CMD_READ && !h.err) || payload)
+			h.cost = (size_t)MIN_BUF << size_class(h.len < CHUNK ? h.len : CHUNK);
 		struct req *r = take_slot(c, &h);
 		if (!r)
 			break;
-		if (payload && (!(r->buf = buf_get(c, h.len)) || recv_all(c, r->buf, h.len))) {
+		if (payload && (!(r->buf = buf_get(c, h.cost)) || recv_all(c, r->buf, h.len))) {
 			pthread_mutex_lock(&c->lock);
 			slot_put(c, r);
 			pthread_mutex_unlock(&c->lock);
@@ -809,8 +933,12 @@ static void transmit(struct conn *c)
 	pthread_mutex_unlock(&c->lock);
 	for (unsigned i = 0; i < c->nworkers; i++)
 		pthread_join(c->workers[i], NULL);
-	while (c->npool)
-		free(c->pool[--c->npool]);
+	for (unsigned k = 0; k < CLASSES; k++)
+		while (c->free[k]) {
+			struct free_buf *f = c->free[k];
+			c->free[k] = f->next;
+			free(f);
+		}
 	pthread_cond_destroy(&c->done);
 	pthread_cond_destroy(&c->work);
 	pthread_mutex_destroy(&c->send_lock);

@@ -4,6 +4,8 @@
   nul                 OPT_GO and OPT_INFO for "disk\\0evil" must be refused
   silent N            open N connections that send nothing; print "ready", hold them until stdin closes
   go N                N clients negotiate "disk" and then send nothing; "ready", hold
+  served N            N clients negotiate "disk", each has a READ answered (so the server
+                      has a worker thread for it); "ready", hold
   stall N MIB         N clients start a 32 MiB WRITE, send MIB MiB of it and stall; "ready", hold
   closed-within S     a silent connection is closed by the server within S seconds
   idle-closed-within S  a client in transmission that sends nothing is closed within S seconds
@@ -21,7 +23,8 @@ REP_MAGIC = 0x0003E889045565A9
 OPT_INFO, OPT_GO = 6, 7
 REP_ACK, REP_INFO = 1, 3
 REQUEST_MAGIC = 0x25609513
-CMD_WRITE = 1
+REPLY_MAGIC = 0x67446698
+CMD_READ, CMD_WRITE = 0, 1
 
 
 def connect(path):
@@ -109,6 +112,17 @@ def main():
         hold([connect(path) for _ in range(int(args[0]))])
     elif test == "go":
         hold([negotiated(path) for _ in range(int(args[0]))])
+    elif test == "served":
+        conns = []
+        for _ in range(int(args[0])):
+            s = negotiated(path)
+            s.sendall(struct.pack(">IHHQQI", REQUEST_MAGIC, 0, CMD_READ, 1, 0, 4096))
+            magic, error, _handle = struct.unpack(">IIQ", recv_exact(s, 16))
+            if magic != REPLY_MAGIC or error:
+                fail("READ answered with magic %#x, error %d" % (magic, error))
+            recv_exact(s, 4096)
+            conns.append(s)
+        hold(conns)
     elif test == "stall":
         conns = []
         for _ in range(int(args[0])):

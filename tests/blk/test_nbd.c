@@ -3,8 +3,8 @@
  * many requests in flight with every reply's handle and data checked,
  * replies out of order (a request held back by the test hook does not hold
  * back the ones after it), a FLUSH that waits for the writes before it but
- * not for the reads after it, structured replies and base:allocation block
- * status, flags checked per command.
+ * not for the reads after it, structured replies (holes sent as such unless
+ * DF) and base:allocation block status, flags checked per command.
  */
 #include <criterion/criterion.h>
 #include <endian.h>
@@ -341,16 +341,22 @@ Test(nbd, reads_after_flush_not_delayed)
 }
 
 /* A structured reply chunk's header: its type; checks handle and flags. */
-static uint16_t chunk(uint64_t handle, uint32_t *len)
+static uint16_t chunk_flagged(uint64_t handle, uint32_t *len, uint16_t flags)
 {
 	struct nbd_structured_reply h;
 
 	xrecv(&h, sizeof(h));
 	cr_assert_eq(be32toh(h.magic), NBD_STRUCTURED_REPLY_MAGIC);
 	cr_assert_eq(h.handle, handle);
-	cr_assert_eq(be16toh(h.flags), NBD_REPLY_FLAG_DONE);
+	cr_assert_eq(be16toh(h.flags), flags);
 	*len = be32toh(h.len);
 	return be16toh(h.type);
+}
+
+/* The final chunk of a reply. */
+static uint16_t chunk(uint64_t handle, uint32_t *len)
+{
+	return chunk_flagged(handle, len, NBD_REPLY_FLAG_DONE);
 }
 
 static uint32_t chunk_error(uint64_t handle)
@@ -390,11 +396,51 @@ Test(nbd, structured_read_and_errors)
 	request(NBD_CMD_WRITE_ZEROES, NBD_CMD_FLAG_FAST_ZERO, 6, 0, 2 * BS, NULL);
 	cr_assert_eq(simple_reply(&err), 6);
 	cr_assert_eq(err, 0, "zeroing is always fast");
-	request(NBD_CMD_READ, 0, 7, 0, BS, NULL);
+	/* Blocks 0-1 zeroed, 2-3 data: with DF one data chunk, zeros and all ... */
+	uint8_t four[4 * BS];
+	request(NBD_CMD_READ, NBD_CMD_FLAG_DF, 7, 0, 4 * BS, NULL);
 	cr_assert_eq(chunk(7, &len), NBD_REPLY_TYPE_OFFSET_DATA);
+	cr_assert_eq(len, 8 + 4 * BS);
 	xrecv(&off, 8);
-	xrecv(b, BS);
-	cr_assert_eq(b[0] | b[BS - 1], 0);
+	xrecv(four, 4 * BS);
+	cr_assert_eq(four[0] | four[2 * BS - 1], 0);
+	cr_assert(has_pattern(four + 2 * BS, 1, 2) && has_pattern(four + 3 * BS, 1, 3));
+	/* ... without it a hole chunk, then the data, flagged DONE. */
+	struct __attribute__((packed)) { uint64_t off; uint32_t len; } hole;
+	request(NBD_CMD_READ, 0, 8, 0, 4 * BS, NULL);
+	cr_assert_eq(chunk_flagged(8, &len, 0), NBD_REPLY_TYPE_OFFSET_HOLE);
+	cr_assert_eq(len, sizeof(hole));
+	xrecv(&hole, sizeof(hole));
+	cr_assert_eq(be64toh(hole.off), 0);
+	cr_assert_eq(be32toh(hole.len), 2 * BS);
+	cr_assert_eq(chunk(8, &len), NBD_REPLY_TYPE_OFFSET_DATA);
+	cr_assert_eq(len, 8 + 2 * BS);
+	xrecv(&off, 8);
+	cr_assert_eq(be64toh(off), 2 * BS);
+	xrecv(four, 2 * BS);
+	cr_assert(has_pattern(four, 1, 2) && has_pattern(four + BS, 1, 3));
+}
+
+/* A sparse READ of more runs than one reply piece takes (every other block
+ * a hole) comes as one data chunk, the holes as zeros. */
+Test(nbd, fragmented_read_sent_as_data)
+{
+	uint8_t b[64 * BS];
+	uint64_t off;
+	uint32_t len, err;
+
+	connect_to(true);
+	for (unsigned i = 0; i < 64; i += 2)
+		request(NBD_CMD_TRIM, 0, i, i * BS, BS, NULL);
+	for (unsigned i = 0; i < 64; i += 2)
+		simple_reply(&err);
+	request(NBD_CMD_READ, 0, 1, 0, 64 * BS, NULL);
+	cr_assert_eq(chunk(1, &len), NBD_REPLY_TYPE_OFFSET_DATA);
+	cr_assert_eq(len, 8 + 64 * BS);
+	xrecv(&off, 8);
+	xrecv(b, sizeof(b));
+	for (unsigned i = 0; i < 64; i++)
+		cr_assert(i & 1 ? has_pattern(b + i * BS, 1, i) : !b[i * BS] && !b[i * BS + BS - 1], "block %u", i);
 }
 
 Test(nbd, block_status_without_meta_context_refused)
