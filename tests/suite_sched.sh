@@ -127,6 +127,11 @@ t_expect "beyond stat" 0 "$BEYOND" stat "$sock" && t_grep "beyond stat shows wai
 t_expect "beyond stat --json" 0 "$BEYOND" stat "$sock" --json &&
 	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["vms"][0]["modules"]["sched"]["vcpu0"]["waits"] >= 1' "$T_TMP/out" &&
 	t_pass "beyond stat --json is JSON" || t_fail "beyond stat --json is JSON" "$(head -c 300 "$T_TMP/out")"
+t_expect "a second monitor on the same control socket is refused" 1 \
+	"$BEYOND" run --control "$sock" --timeout 3 hello
+t_grep "... saying why" "$T_TMP/err" 'remove it if no monitor uses it'
+t_expect "the first monitor still answers" 0 "$BEYOND" stat "$sock"
+ls "$T_TMP" | grep -q 'ctl\.sock\.' && t_fail "no temporary socket left" "$(ls "$T_TMP")" || t_pass "no temporary socket left"
 wait $pid
 [ -e "$sock" ] && t_fail "control socket removed at the end" "$sock" || t_pass "control socket removed at the end"
 t_expect "beyond stat without a monitor" 1 "$BEYOND" stat "$sock"

@@ -112,8 +112,19 @@ static void *control_thread(void *arg)
 struct control *control_start(const char *path, struct vm **vms, unsigned n, char *err, size_t errlen)
 {
 	struct sockaddr_un a;
+	char tmp[sizeof(a.sun_path) + 16];
+	/* Bound and listening under a temporary name, then linked into place:
+	 * a client that sees PATH can connect, and link() refuses a PATH that
+	 * exists (another monitor's, or a stale one) as bind() would. */
+	snprintf(tmp, sizeof(tmp), "%s.%d", path, (int)getpid());
 	if (socket_address(path, &a, err, errlen))
 		return NULL;
+	if (strlen(tmp) >= sizeof(a.sun_path)) {
+		error_set(err, errlen, "socket path too long (at most %zu bytes with the temporary name %s)",
+			  sizeof(a.sun_path) - 1, tmp);
+		return NULL;
+	}
+	strcpy(a.sun_path, tmp);
 	struct control *c = calloc(1, sizeof(*c));
 	if (!c) {
 		error_set(err, errlen, "out of memory");
@@ -126,10 +137,15 @@ struct control *control_start(const char *path, struct vm **vms, unsigned n, cha
 	mode_t old = umask(0177);
 	int bound = c->fd >= 0 && bind(c->fd, (struct sockaddr *)&a, sizeof(a)) == 0;
 	umask(old);
-	if (!bound || listen(c->fd, 8) != 0 || pthread_create(&c->thread, NULL, control_thread, c) != 0) {
-		error_set(err, errlen, "%s: %s%s", path, strerror(errno),
-			  errno == EADDRINUSE ? " (remove it if no monitor uses it)" : "");
-		if (bound)
+	int linked = bound && listen(c->fd, 8) == 0 && link(tmp, path) == 0;
+	int e = errno;
+	if (bound)
+		unlink(tmp);
+	if (!linked || pthread_create(&c->thread, NULL, control_thread, c) != 0) {
+		e = linked ? errno : e;
+		error_set(err, errlen, "%s: %s%s", path, strerror(e),
+			  e == EEXIST ? " (remove it if no monitor uses it)" : "");
+		if (linked)
 			unlink(path);
 		if (c->fd >= 0)
 			close(c->fd);
