@@ -20,6 +20,7 @@
 #include "blk/virtio_blk.h"
 #include "guest-runtime/workloads/io.h"
 #include "hv/bench/bench.h"
+#include "hv/cli/cli.h"
 #include "hv/guests.h"
 #include "hv/kvm.h"
 #include "hv/vm.h"
@@ -30,8 +31,9 @@
 #define CAP_BPS (64ull << 20)
 
 static const char io_usage[] =
-	"usage: beyond bench io [--quick] [--dir DIR] [--reps N] [--seconds S] [--cpu N] [--json FILE]\n"
+	"usage: beyond bench io [--quick] [--dir DIR] [--target raw|store] [--reps N] [--seconds S] [--cpu N] [--json FILE]\n"
 	"--dir: where the raw file and the store go (default /var/tmp)\n"
+	"--target: only the raw file or only the store volume (default both)\n"
 	"--seconds: whole seconds per pattern and configuration (default 2, --quick 0.3)\n";
 
 static const struct pattern {
@@ -75,6 +77,7 @@ struct io_bench {
 	double seconds, tsc_hz;
 	uint64_t span;
 	char dir[512], spec[TARGETS][1024];
+	int cloned;                  /* the store holds a clone "disk" to remove */
 	struct cell c[TARGETS][MODES][N_PATS];
 	struct bench_check check[TARGETS][MODES];
 	struct cap_result caps[N_CAPS];
@@ -91,6 +94,34 @@ static void add_sample(struct io_bench *b, int t, int m, unsigned p, const struc
 		bench_fail(&b->check[t][m], "%s: no request completed", pats[p].name);
 	else if (c->n < MAX_REPS)
 		c->mbs[c->n++] = r->bytes / (r->cycles / b->tsc_hz) / 1e6;
+}
+
+/*
+ * A store run, host or guest, starts on a fresh writable clone ("disk") of
+ * the prepared volume ("base"): the same layout, the same free space, no
+ * block of an earlier run's writes left to find. Otherwise each run reads
+ * what the runs before it scattered (seq 1M reads fell to half after
+ * random writes) and writes into the space they left.
+ */
+static int reset_volume(struct io_bench *b, struct bench_check *check)
+{
+	char path[700];
+	struct blk_store *s;
+	snprintf(path, sizeof(path), "%s/store", b->dir);
+	int r = blk_store_open(path, &s);
+	if (r == 0) {
+		r = b->cloned ? blk_vol_remove(s, "disk") : 0;
+		if (r == 0)
+			r = blk_vol_copy(s, "base", "disk", true);
+		b->cloned = r == 0;
+		if (r == 0)
+			r = blk_flush(s);
+		int c = blk_store_close(s);
+		r = r ? r : c;
+	}
+	if (r)
+		bench_fail(check, "cannot make a fresh clone of the volume: %s", strerror(-r));
+	return r;
 }
 
 /* --- the host baseline: the workload loop, each request done at once ---------- */
@@ -134,6 +165,8 @@ static uint8_t *make_bufs(uint64_t size)
 
 static void run_host(struct io_bench *b, int t, const unsigned *order, uint64_t seed)
 {
+	if (t == STORE && reset_volume(b, &b->check[t][HOST]))
+		return;
 	struct disk_spec spec;
 	struct host_ctx h = { 0 };
 	char err[512];
@@ -144,10 +177,14 @@ static void run_host(struct io_bench *b, int t, const unsigned *order, uint64_t 
 		free(bufs);
 		return;
 	}
-	/* Pinned like the vCPU; then unpinned, or the next VM's I/O threads would inherit the vCPU's CPU. */
-	cpu_set_t was;
+	/* Placed as the device places its I/O thread (off the vCPU's CPU, where it has a choice), and
+	 * back afterwards: the next VM's threads inherit this thread's CPUs. */
+	cpu_set_t was, set;
 	int saved = sched_getaffinity(0, sizeof(was), &was) == 0;
-	bench_pin_cpu(b->args.cpu);
+	set = was;
+	CPU_CLR(b->args.cpu, &set);
+	if (saved && CPU_COUNT(&set) > 0)
+		sched_setaffinity(0, sizeof(set), &set);
 	for (unsigned i = 0; i < N_PATS; i++) {
 		const struct pattern *p = &pats[order[i]];
 		struct io_plan plan = { 0, p->pattern, p->write, p->block, p->depth, b->span,
@@ -246,6 +283,8 @@ static void run_guest(struct io_bench *b, int t, const unsigned *order, uint64_t
 	}
 	/* The host's seed: the same offsets (io_run). */
 	struct guest_ctx g = { .b = b, .t = t };
+	if (t == STORE && reset_volume(b, &b->check[t][GUEST]))
+		return;
 	if (run_bench_vm(b, b->spec[t], NULL, runs, N_PATS, b->seconds, seed, &g, why, sizeof(why)))
 		bench_fail(&b->check[t][GUEST], "%s", why);
 }
@@ -308,7 +347,7 @@ static int prepare(struct io_bench *b)
 	snprintf(path, sizeof(path), "%s/store", b->dir);
 	snprintf(b->spec[STORE], sizeof(b->spec[STORE]), "store=%s,vol=disk", path);
 	if (blk_store_create(path, 4096, BLK_DEDUP_INLINE) || blk_store_open(path, &s) ||
-	    blk_vol_create(s, "disk", b->span) || blk_vol_open(s, "disk", &v))
+	    blk_vol_create(s, "base", b->span) || blk_vol_open(s, "base", &v))
 		goto out;
 	for (uint64_t off = 0; off < b->span; off += 1u << 20) {
 		*(uint64_t *)chunk = off; /* distinct megabytes */
@@ -468,20 +507,22 @@ int bench_io_main(int argc, char **argv)
 	static const struct option opts[] = {
 		BENCH_OPTIONS, BENCH_OPTION_CPU,
 		{ "dir", required_argument, NULL, 'd' }, { "reps", required_argument, NULL, 'r' },
-		{ "seconds", required_argument, NULL, 's' }, { 0 },
+		{ "seconds", required_argument, NULL, 's' }, { "target", required_argument, NULL, 't' }, { 0 },
 	};
 	const char *dir = "/var/tmp";
 	int c;
 	memset(&b, 0, sizeof(b));
 	bench_args_init(&b.args, io_usage);
 	b.reps = 0;
-	unsigned ms = 0;
+	unsigned ms = 0, targets = 3; /* bit t: target t runs */
 	while ((c = bench_getopt(&b.args, argc, argv, opts)) > 0) {
 		int bad = 0;
 		if (c == 'd')
 			dir = optarg;
 		else if (c == 'r')
 			bad = bench_parse_uint(&b.args, "--reps", optarg, 1, MAX_REPS, &b.reps);
+		else if (c == 't' && (targets = !strcmp(optarg, "raw") ? 1u << RAW : !strcmp(optarg, "store") ? 1u << STORE : 0) == 0)
+			bad = usage_error(io_usage, "--target takes raw or store");
 		else if (c == 's' && (bad = bench_parse_uint(&b.args, "--seconds", optarg, 1, 60, &ms)) == 0)
 			b.seconds = ms;
 		if (bad)
@@ -524,6 +565,10 @@ int bench_io_main(int argc, char **argv)
 			bench_shuffle(configs, TARGETS * MODES, &rng);
 			for (unsigned i = 0; i < TARGETS * MODES; i++) {
 				int t = configs[i] / MODES, m = configs[i] % MODES;
+				if (!(targets & 1u << t)) {
+					bench_fail(&b.check[t][m], "not run (--target)");
+					continue;
+				}
 				bench_progress(&pr, "round %u: %s, %s", rep + 1, target_names[t], mode_names[m]);
 				(m == HOST ? run_host : run_guest)(&b, t, order, 1000 + rep);
 			}
