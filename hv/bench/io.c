@@ -5,9 +5,11 @@
  * very same offsets) run on the host in the same process: pread/pwrite on
  * the raw file, the store API on the volume. The host loop is synchronous
  * on one thread, as the device serves the queue on one I/O thread by
- * default. Configurations are interleaved per round; every guest run must
- * report every pattern without an error. Then the caps: an IOPS and a
- * bytes/s cap, each held for a while, achieved against set.
+ * default, and runs on the CPUs that thread would get (off the vCPU's).
+ * Every store run, host or guest, starts on a fresh clone of one prepared
+ * volume (reset_volume). Configurations are interleaved per round; every
+ * guest run must report every pattern without an error. Then the caps: an
+ * IOPS and a bytes/s cap, each held for a while, achieved against set.
  */
 #include <sched.h>
 #include <stdio.h>
@@ -424,7 +426,7 @@ static void write_json(struct io_bench *b, const struct bench_out *o)
 	json_uint(&j, "span_bytes", b->span);
 	json_uint(&j, "reps", b->reps);
 	json_str(&j, "baseline", "the same loop on the host, one thread, requests done synchronously: "
-		 "pread/pwrite on the raw file, blk_read/blk_write on the volume");
+		 "pread/pwrite on the raw file, blk_read/blk_write on the volume; each store run on a fresh clone");
 	json_array(&j, "results", 1);
 	for (int t = 0; t < TARGETS; t++)
 		for (unsigned p = 0; p < N_PATS; p++) {
