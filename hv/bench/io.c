@@ -102,8 +102,9 @@ static void add_sample(struct io_bench *b, int t, int m, unsigned p, const struc
  * A store run, host or guest, starts on a fresh writable clone ("disk") of
  * the prepared volume ("base"): the same layout, the same free space, no
  * block of an earlier run's writes left to find. Otherwise each run reads
- * what the runs before it scattered (seq 1M reads fell to half after
- * random writes) and writes into the space they left.
+ * what the runs before it scattered (a host seq 1M read: 19 GB/s on the
+ * prepared layout, 3.8 GB/s after earlier runs' writes) and writes into
+ * the space they left; whichever ran first won.
  */
 static int reset_volume(struct io_bench *b, struct bench_check *check)
 {
