@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include "blk/disk.h"
 #include "blk/store.h"
@@ -157,37 +158,69 @@ uint32_t disk_block_size(const struct disk *d)
 	return d->store ? blk_store_block_size(d->store->s) : 4096;
 }
 
-/* pread/pwrite until done: a short transfer is retried, end of file reads as zeros. */
-static int file_io(struct disk *d, void *buf, uint64_t off, size_t len, int write)
+/*
+ * preadv/pwritev until done: a short transfer is retried from where it
+ * stopped, end of file reads as zeros. iov is consumed.
+ */
+static int file_io(struct disk *d, struct iovec *iov, int n, uint64_t off, int write)
 {
-	uint8_t *p = buf;
-	while (len > 0) {
-		ssize_t n = write ? pwrite(d->fd, p, len, off) : pread(d->fd, p, len, off);
-		if (n < 0 && errno == EINTR)
+	while (n > 0) {
+		int cnt = n < IOV_MAX ? n : IOV_MAX;
+		ssize_t got = write ? pwritev(d->fd, iov, cnt, off) : preadv(d->fd, iov, cnt, off);
+		if (got < 0 && errno == EINTR)
 			continue;
-		if (n < 0)
+		if (got < 0)
 			return -errno;
-		if (n == 0) {
+		if (got == 0) {
 			if (write)
 				return -EIO;
-			memset(p, 0, len);
+			for (; n > 0; iov++, n--)
+				memset(iov->iov_base, 0, iov->iov_len);
 			return 0;
 		}
-		p += n, off += n, len -= n;
+		off += got;
+		for (; n > 0 && (size_t)got >= iov->iov_len; iov++, n--)
+			got -= iov->iov_len;
+		if (n > 0) {
+			iov->iov_base = (uint8_t *)iov->iov_base + got;
+			iov->iov_len -= got;
+		}
 	}
 	return 0;
 }
 
+/* A volume: one store call per piece (the store has no vectored call). */
+static int vol_io(struct disk *d, const struct iovec *iov, int n, uint64_t off, int write)
+{
+	for (int i = 0, r; i < n; off += iov[i++].iov_len)
+		if ((r = write ? blk_write(d->vol, iov[i].iov_base, off, iov[i].iov_len, 0)
+			       : blk_read(d->vol, iov[i].iov_base, off, iov[i].iov_len)) < 0)
+			return r;
+	return 0;
+}
+
+int disk_readv(struct disk *d, struct iovec *iov, int n, uint64_t off)
+{
+	return d->vol ? vol_io(d, iov, n, off, 0) : file_io(d, iov, n, off, 0);
+}
+
+int disk_writev(struct disk *d, struct iovec *iov, int n, uint64_t off)
+{
+	if (d->ro)
+		return -EROFS;
+	return d->vol ? vol_io(d, iov, n, off, 1) : file_io(d, iov, n, off, 1);
+}
+
 int disk_read(struct disk *d, void *buf, uint64_t off, size_t len)
 {
-	return d->vol ? blk_read(d->vol, buf, off, len) : file_io(d, buf, off, len, 0);
+	struct iovec iov = { buf, len };
+	return disk_readv(d, &iov, 1, off);
 }
 
 int disk_write(struct disk *d, const void *buf, uint64_t off, size_t len)
 {
-	if (d->ro)
-		return -EROFS;
-	return d->vol ? blk_write(d->vol, buf, off, len, 0) : file_io(d, (void *)buf, off, len, 1);
+	struct iovec iov = { (void *)buf, len };
+	return disk_writev(d, &iov, 1, off);
 }
 
 int disk_flush(struct disk *d)

@@ -17,6 +17,7 @@
 
 struct blk_store;
 struct disk;
+struct iovec;
 
 int disk_open_file(const char *path, bool ro, struct disk **out, char *err, size_t errlen);
 /* A volume; a snapshot is always read-only. */
@@ -34,6 +35,10 @@ struct blk_store *disk_store(const struct disk *d);
 const char *disk_name(const struct disk *d);
 
 int disk_read(struct disk *d, void *buf, uint64_t off, size_t len);
+/* The n buffers of iov in order from off: one preadv/pwritev for a file (iov is consumed by
+ * short transfers), one store call per buffer for a volume. */
+int disk_readv(struct disk *d, struct iovec *iov, int n, uint64_t off);
+int disk_writev(struct disk *d, struct iovec *iov, int n, uint64_t off);
 int disk_write(struct disk *d, const void *buf, uint64_t off, size_t len);
 /* Every write acknowledged so far is durable once this returns 0. */
 int disk_flush(struct disk *d);

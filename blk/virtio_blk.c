@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <linux/virtio_blk.h>
 #include <linux/virtio_ids.h>
@@ -123,13 +124,10 @@ static void split(const struct virtq_chain *c, struct stream *r, struct stream *
 		w->len += c->seg[i].len;
 }
 
-/*
- * Calls fn on the pieces of [skip, skip + len) of stream s, in order, with
- * the disk offset each starts at; stops at the first error.
- */
-static int each_piece(const struct stream *s, uint64_t skip, uint64_t len, uint64_t off,
-		      int (*fn)(void *ctx, uint8_t *p, size_t n, uint64_t off), void *ctx)
+/* The pieces of [skip, skip + len) of stream s, in order, as iovecs (at most s->n); returns how many. */
+static int to_iov(const struct stream *s, uint64_t skip, uint64_t len, struct iovec *iov)
 {
+	int k = 0;
 	for (unsigned i = 0; i < s->n && len > 0; i++) {
 		uint64_t sl = s->seg[i].len;
 		if (skip >= sl) {
@@ -137,31 +135,19 @@ static int each_piece(const struct stream *s, uint64_t skip, uint64_t len, uint6
 			continue;
 		}
 		uint64_t n = sl - skip < len ? sl - skip : len;
-		int r = fn(ctx, s->seg[i].p + skip, n, off);
-		if (r < 0)
-			return r;
-		off += n, len -= n, skip = 0;
+		iov[k++] = (struct iovec){ s->seg[i].p + skip, n };
+		len -= n, skip = 0;
 	}
-	return 0;
-}
-
-static int piece_read(void *disk, uint8_t *p, size_t n, uint64_t off) { return disk_read(disk, p, off, n); }
-static int piece_write(void *disk, uint8_t *p, size_t n, uint64_t off) { return disk_write(disk, p, off, n); }
-
-static int piece_copy(void *cursor, uint8_t *p, size_t n, uint64_t off)
-{
-	(void)off;
-	uint8_t **dst = cursor;
-	memcpy(*dst, p, n);
-	*dst += n;
-	return 0;
+	return k;
 }
 
 /* Copies [skip, skip + len) of s to dst (the header, discard ranges): the guest cannot change the copy. */
 static void gather(const struct stream *s, uint64_t skip, void *dst, uint64_t len)
 {
+	struct iovec iov[VIRTQ_MAX_SIZE];
 	uint8_t *cursor = dst;
-	each_piece(s, skip, len, 0, piece_copy, &cursor);
+	for (int i = 0, n = to_iov(s, skip, len, iov); i < n; cursor += iov[i++].iov_len)
+		memcpy(cursor, iov[i].iov_base, iov[i].iov_len);
 }
 
 /* Whether [sector, sector + count) lies on the disk, without overflow. */
@@ -231,18 +217,19 @@ static int64_t serve(struct vblk *b, struct io_stats *stats, const struct virtq_
 	uint64_t in = r.len - sizeof(h), out = w.len - 1; /* data the guest gave, room it gave */
 	uint8_t st = VIRTIO_BLK_S_IOERR;
 	uint32_t written = 1;
+	struct iovec iov[VIRTQ_MAX_SIZE];
 	switch (h.type) {
 	case VIRTIO_BLK_T_IN:
 		if (in == 0 && out % SECTOR == 0 && in_range(b, h.sector, out / SECTOR)) {
 			io_cap_take(b->caps, IO_CAP_LEVELS, out);
-			if (each_piece(&w, 0, out, h.sector * SECTOR, piece_read, b->disk) == 0)
+			if (disk_readv(b->disk, iov, to_iov(&w, 0, out, iov), h.sector * SECTOR) == 0)
 				st = VIRTIO_BLK_S_OK, bytes = out, written += out;
 		}
 		break;
 	case VIRTIO_BLK_T_OUT:
 		if (out == 0 && in % SECTOR == 0 && in_range(b, h.sector, in / SECTOR) && !b->spec.ro) {
 			io_cap_take(b->caps, IO_CAP_LEVELS, in);
-			if (each_piece(&r, sizeof(h), in, h.sector * SECTOR, piece_write, b->disk) == 0)
+			if (disk_writev(b->disk, iov, to_iov(&r, sizeof(h), in, iov), h.sector * SECTOR) == 0)
 				st = VIRTIO_BLK_S_OK, bytes = in;
 		}
 		break;

@@ -84,7 +84,7 @@ int vblk_open(struct vblk *d, unsigned index, void *mem)
 		return -1;
 	}
 	d->sectors = config32(d, 0) | (uint64_t)config32(d, 4) << 32;
-	d->size_max = f & (1ull << VIRTIO_BLK_F_SIZE_MAX) ? config32(d, 8) : (1u << 20);
+	d->size_max = d->dev_size_max = f & (1ull << VIRTIO_BLK_F_SIZE_MAX) ? config32(d, 8) : (1u << 20);
 	d->blk_size = f & (1ull << VIRTIO_BLK_F_BLK_SIZE) ? config32(d, 20) : 512;
 	d->ro = !!(f & (1ull << VIRTIO_BLK_F_RO));
 

@@ -41,7 +41,8 @@ struct vblk_slot {
 struct vblk {
 	uint64_t regs;                   /* the device's registers */
 	uint64_t sectors;
-	uint32_t blk_size, size_max;
+	uint32_t blk_size, size_max;     /* size_max: bytes per data segment (at most dev_size_max) */
+	uint32_t dev_size_max;           /* the device's largest segment */
 	int ro;
 	uint16_t qsize;
 	struct vring_desc *desc;

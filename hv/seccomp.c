@@ -92,7 +92,7 @@ static const struct rule {
 	R(lseek, C(MAIN) | C(IO) | C(NBD)),
 	R(fsync, C(MAIN) | C(IO) | C(PAGER) | C(NBD)),
 	R(fdatasync, C(MAIN) | C(IO) | C(PAGER) | C(NBD)),
-	R(fallocate, C(IO) | C(PAGER) | C(NBD)),
+	R(fallocate, C(MAIN) | C(IO) | C(PAGER) | C(NBD)), /* main: closing a store punches freed runs */
 	R(ftruncate, C(MAIN) | C(IO) | C(NBD)),
 	R(fstat, C(MAIN) | C(IO) | C(NBD)),
 	R(newfstatat, C(MAIN) | C(IO) | C(NBD)),

@@ -21,11 +21,25 @@ static void *alloc(uint64_t n)
 	return p;
 }
 
+/*
+ * "/SEG" after a disk's index: each request's data goes in segments of SEG
+ * bytes (a multiple of 512, below the device's size_max); without it, in
+ * as few as the device allows.
+ */
+static void set_segments(struct vblk *d, const char *e)
+{
+	uint64_t seg = *e == '/' ? strtou64(e + 1, 0) : 0;
+	d->size_max = seg && seg % 512 == 0 && seg < d->dev_size_max ? (uint32_t)seg : d->dev_size_max;
+}
+
+/* DISK[/SEG] */
 static struct vblk *open_disk(const char *arg)
 {
 	struct vblk *d = alloc(sizeof(*d));
-	if (vblk_open(d, (unsigned)strtou64(arg, 0), alloc(VBLK_MEM_SIZE)))
+	const char *e;
+	if (vblk_open(d, (unsigned)strtou64(arg, &e), alloc(VBLK_MEM_SIZE)))
 		exit(3);
+	set_segments(d, e);
 	return d;
 }
 
@@ -181,7 +195,7 @@ static void bk_kick(void *ctx) { vblk_kick(ctx); }
 static int bk_complete(void *ctx, uint64_t *tag) { return vblk_complete(ctx, tag); }
 
 /*
- * bench SPAN MS SEED RUN...: each RUN is DISK:seq|rand:r|w:BLOCK:DEPTH, run
+ * bench SPAN MS SEED RUN...: each RUN is DISK[/SEG]:seq|rand:r|w:BLOCK:DEPTH, run
  * for MS milliseconds over the first SPAN bytes; one result record each.
  */
 static int bench(int argc, char **argv)
@@ -194,6 +208,9 @@ static int bench(int argc, char **argv)
 		const char *s = argv[i], *e;
 		struct io_plan p = { .span = span, .cycles = boot_info.tsc_hz / 1000 * ms, .seed = seed };
 		p.disk = (uint32_t)strtou64(s, &e);
+		const char *seg = e;
+		while (*e == '/' || (*e >= '0' && *e <= '9'))
+			e++;
 		if (*e++ != ':' || p.disk >= BEYOND_VIRTIO_SLOTS)
 			goto bad;
 		p.pattern = e[0] == 'r' ? IO_RAND : IO_SEQ;
@@ -217,6 +234,7 @@ static int bench(int argc, char **argv)
 		p.bufs = bufs;
 		if (!disks[p.disk])
 			disks[p.disk] = open_disk(s);
+		set_segments(disks[p.disk], seg);
 		struct io_backend b = { bk_submit, bk_kick, bk_complete, disks[p.disk] };
 		struct beyond_io_result r;
 		uint64_t before = disks[p.disk]->notifies;
@@ -227,7 +245,7 @@ static int bench(int argc, char **argv)
 	}
 	return 0;
 bad:
-	printf("disk bench: bad run '%s' (DISK:seq|rand:r|w:BLOCK:DEPTH, depth 1..%u)\n", argv[argc - 1], IO_MAX_DEPTH);
+	printf("disk bench: bad run '%s' (DISK[/SEG]:seq|rand:r|w:BLOCK:DEPTH, depth 1..%u)\n", argv[argc - 1], IO_MAX_DEPTH);
 	return 2;
 }
 
@@ -262,7 +280,7 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; argc >= 2 && i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (strcmp(argv[1], commands[i].name) == 0 && argc >= commands[i].args)
 			return commands[i].fn(argc, argv);
-	printf("usage: disk info | fill DISK SEED [BYTES] | verify DISK SEED [BYTES] | ops DISK | ro DISK\n"
-	       "       | flushes DISK | notify DISK N | bench SPAN MS SEED DISK:seq|rand:r|w:BLOCK:DEPTH...\n");
+	printf("usage: disk info | fill DISK[/SEG] SEED [BYTES] | verify DISK[/SEG] SEED [BYTES] | ops DISK | ro DISK\n"
+	       "       | flushes DISK | notify DISK N | bench SPAN MS SEED DISK[/SEG]:seq|rand:r|w:BLOCK:DEPTH...\n");
 	return 2;
 }
