@@ -133,6 +133,8 @@ static inline void store_unlock(struct blk_store *s)
 int slot_read(struct blk_store *s, uint32_t slot, void *buf);
 /* Logs a metadata change and applies it (I5). */
 int store_change(struct blk_store *s, uint32_t type, const void *p, uint32_t len);
+/* Marks the store failed (I6), says why; returns err. */
+int store_fail(struct blk_store *s, int err, const char *what);
 /* Both under store_lock(). */
 int store_commit(struct blk_store *s);
 int store_checkpoint(struct blk_store *s);
