@@ -150,6 +150,8 @@ static int commit(struct blk_store *s, bool unlock, bool shrink)
 	if (data || s->j.out_len) {
 		if (unlock)
 			pthread_rwlock_unlock(&s->lock);
+		if (unlock && s->commit_hook)
+			s->commit_hook(s);
 		/* I1; after a failed fdatasync the pages may pass for clean: no retry. */
 		if (data && fdatasync(s->datafd))
 			err = -errno;

@@ -97,6 +97,9 @@ struct blk_store {
 	struct slot_list freed;		/* slots the commit in flight frees once durable */
 	struct slot_list punching;	/* spare slots being punched (I9) */
 	bool failed;			/* I6 */
+	/* Tests only (NULL otherwise): called by a flush while it has dropped
+	 * s->lock, before it syncs. */
+	void (*commit_hook)(struct blk_store *s);
 	struct store_damage {		/* what opening found, for fsck */
 		bool meta;		/* a metadata copy did not verify */
 		bool journal;		/* damaged journal records, intact commits after them */
