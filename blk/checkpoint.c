@@ -18,7 +18,7 @@
  *                  nvols .. VOL_IDS_MAX (2^24)
  *     36  u32      pad, 0
  *   slot table, nslots x u64: each slot's word as blk/meta.h lays it out
- *                  (hash bits, REF_INDEXED, count); REF_NEW and REF_SPARE
+ *                  (hash bits, REF_INDEXED, count); REF_NEW and bit 21
  *                  are never set here, and slot 0's word is 0
  *                  (format 2: nslots x 16 bytes of XXH3-128, lo then hi,
  *                  then nslots x u32 of count (bits 0-28) | REF_INDEXED
@@ -246,7 +246,7 @@ static const char *load_body(const struct copy *c, struct blk_meta *m, int *err)
 		memcpy(m->slots, p + off, (size_t)h->nslots * entry);
 	off += (size_t)h->nslots * entry;
 	for (uint32_t i = 0; i < h->nslots; i++)
-		if (m->slots[i] & (REF_NEW | REF_SPARE) || (!i && m->slots[i]))
+		if (m->slots[i] & ~(SLOT_HASH | REF_INDEXED | REF_COUNT) || (!i && m->slots[i]))
 			return "reference counts";
 	if (!(m->vols = calloc(h->vol_ids ? h->vol_ids : 1, sizeof(*m->vols)))) {
 		*err = -ENOMEM;

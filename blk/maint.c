@@ -59,7 +59,7 @@ int blk_stat(struct blk_store *s, struct blk_stats *st)
 	st->physical_bytes = disk_usage(s, "data") + disk_usage(s, "meta0") + disk_usage(s, "meta1") +
 			     disk_usage(s, "journal0") + disk_usage(s, "journal1");
 	st->index_bytes = blk_index_bytes(&s->m.ix) + (uint64_t)s->m.slotcap * sizeof(*s->m.slots) +
-			  ((uint64_t)s->m.slotcap + 63) / 64 * sizeof(*s->m.freemap);
+			  ((uint64_t)s->m.slotcap + 63) / 64 * 2 * sizeof(uint64_t);
 	pthread_rwlock_unlock(&s->lock);
 	return 0;
 }
@@ -178,7 +178,7 @@ int64_t blk_fsck(struct blk_store *s, bool repair, struct blk_fsck *r)
 	for (uint32_t slot = 1; slot < s->m.nslots && !err; slot++) {
 		uint32_t have = slot_refs(&s->m, slot);
 		if (have == count[slot]) {
-			if (!have && !(s->m.slots[slot] & REF_SPARE) && occupies_disk(s, slot)) {
+			if (!have && !meta_is_spare(&s->m, slot) && occupies_disk(s, slot)) {
 				/* recover() punches these when opening for writing. */
 				if (ro) {
 					r->unreclaimed++;

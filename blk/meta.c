@@ -28,11 +28,13 @@ int meta_reserve(struct blk_meta *m, uint64_t n)
 		return -ENOMEM;
 	m->slots = w;
 	size_t words = (cap + 63) / 64, had = ((size_t)m->slotcap + 63) / 64;
-	uint64_t *f = realloc(m->freemap, words * sizeof(*f));
-	if (!f)
-		return -ENOMEM;
-	memset(f + had, 0, (words - had) * sizeof(*f));
-	m->freemap = f;
+	for (uint64_t **map = m->freemap; map < m->freemap + 2; map++) {
+		uint64_t *f = realloc(*map, words * sizeof(*f));
+		if (!f)
+			return -ENOMEM;
+		memset(f + had, 0, (words - had) * sizeof(*f));
+		*map = f;
+	}
 	m->slotcap = cap;
 	return 0;
 }
@@ -61,10 +63,10 @@ void meta_release(struct blk_meta *m)
 		free(m->vols[i]);
 	free(m->vols);
 	free(m->slots);
-	free(m->freemap);
+	free(m->freemap[FREE]);
+	free(m->freemap[SPARE]);
 	free(m->pending.v);
 	free(m->fresh.v);
-	free(m->spare.v);
 	blk_index_free(&m->ix);
 }
 
@@ -95,75 +97,112 @@ void slots_sort(uint32_t *v, size_t n)
 		qsort(v, n, sizeof(*v), cmp_u32);
 }
 
+static bool map_bit(const uint64_t *map, uint32_t slot)
+{
+	return map[slot / 64] >> (slot % 64) & 1;
+}
+
 void meta_free_put(struct blk_meta *m, uint32_t slot)
 {
-	m->freemap[slot / 64] |= 1ull << (slot % 64);
-	m->nfree++;
+	m->freemap[FREE][slot / 64] |= 1ull << (slot % 64);
+	m->nfree[FREE]++;
 }
 
 void meta_free_take(struct blk_meta *m, uint32_t slot)
 {
-	m->freemap[slot / 64] &= ~(1ull << (slot % 64));
-	m->nfree--;
+	for (int k = FREE; k <= SPARE; k++)
+		if (map_bit(m->freemap[k], slot)) {
+			m->freemap[k][slot / 64] &= ~(1ull << (slot % 64));
+			m->nfree[k]--;
+		}
 }
 
-/* A free slot's block still occupies disk until the store punches it. */
-static void make_free(struct blk_meta *m, uint32_t slot)
+bool meta_is_spare(const struct blk_meta *m, uint32_t slot)
+{
+	return map_bit(m->freemap[SPARE], slot);
+}
+
+/* A free slot's block still occupies disk until the store punches it (I9). */
+static void make_spare(struct blk_meta *m, uint32_t slot)
 {
 	m->slots[slot] = 0;
 	meta_free_put(m, slot);
-	if (!slot_list_push(&m->spare, slot))
-		m->slots[slot] = REF_SPARE;
+	m->freemap[SPARE][slot / 64] |= 1ull << (slot % 64);
+	m->nfree[SPARE]++;
+}
+
+/* The first run of set bits of map at or after from: *first, *n (0: none). */
+static void map_run(const struct blk_meta *m, const uint64_t *map, uint32_t from, uint32_t *first, uint32_t *n)
+{
+	uint32_t words = (m->nslots + 63) / 64, w = from / 64;
+	uint64_t f = w < words ? map[w] & (~0ull << (from % 64)) : 0;
+
+	*n = 0;
+	while (!f && ++w < words)
+		f = map[w];
+	if (!f)
+		return;
+	*first = w * 64 + __builtin_ctzll(f);
+	for (uint32_t s = *first; s < m->nslots && map_bit(map, s); s++)
+		++*n;
 }
 
 void meta_free_run(const struct blk_meta *m, uint32_t from, uint32_t *first, uint32_t *n)
 {
-	uint32_t words = (m->nslots + 63) / 64, w = from / 64;
-	uint64_t f = w < words ? m->freemap[w] & (~0ull << (from % 64)) : 0;
-
-	*n = 0;
-	while (!f && ++w < words)
-		f = m->freemap[w];
-	if (!f)
-		return;
-	*first = w * 64 + __builtin_ctzll(f);
-	for (uint32_t s = *first; s < m->nslots && m->freemap[s / 64] >> (s % 64) & 1; s++)
-		++*n;
+	map_run(m, m->freemap[FREE], from, first, n);
 }
 
 /* Words searched for an aligned run before taking whatever is free. */
 #define ALIGNED_SCAN_WORDS 1024
 
-/* A run of want free slots starting at a multiple of align (both powers
- * of two up to 64, want <= align), searched from the cursor on; a failed
- * search moves the cursor past what it scanned, so the next one looks
- * further (each word is scanned about once per sweep). */
-static bool find_aligned(struct blk_meta *m, uint32_t want, uint32_t align, uint32_t *first)
+/* A run of want slots of map k starting at a multiple of align (both
+ * powers of two up to 64, want <= align), searched from the map's cursor
+ * on; a failed search moves the cursor past what it scanned, so the next
+ * one looks further (each word is scanned about once per sweep). */
+static bool find_aligned(struct blk_meta *m, int k, uint32_t want, uint32_t align, uint32_t *first)
 {
-	uint32_t words = (m->nslots + 63) / 64, w = m->cursor / 64 % words;
+	uint32_t words = (m->nslots + 63) / 64, w = m->cursor[k] / 64 % words;
 	uint64_t mask = want == 64 ? ~0ull : (1ull << want) - 1;
 
 	for (uint32_t i = 0; i < words && i < ALIGNED_SCAN_WORDS; i++, w = w + 1 == words ? 0 : w + 1) {
-		uint64_t f = m->freemap[w];
+		uint64_t f = m->freemap[k][w];
 		for (uint32_t b = 0; f && b + want <= 64; b += align)
 			if ((f >> b & mask) == mask) {
 				*first = w * 64 + b;
 				return true;
 			}
 	}
-	m->cursor = (uint32_t)((uint64_t)w * 64 % m->nslots);
+	m->cursor[k] = (uint32_t)((uint64_t)w * 64 % m->nslots);
 	return false;
 }
 
-/* The first free slots from the cursor on, at most want (nfree > 0). */
-static uint32_t find_any(struct blk_meta *m, uint32_t want, uint32_t *first)
+/* The first slots of map k from its cursor on, at most want (the map is
+ * not empty). */
+static uint32_t find_any(struct blk_meta *m, int k, uint32_t want, uint32_t *first)
 {
 	uint32_t n;
 
-	meta_free_run(m, m->cursor, first, &n);
+	map_run(m, m->freemap[k], m->cursor[k], first, &n);
 	if (!n)
-		meta_free_run(m, 0, first, &n);
+		map_run(m, m->freemap[k], 0, first, &n);
 	return n < want ? n : want;
+}
+
+/* Free slots for want blocks, spare ones first (I9): *got of them from
+ * *first, or false. */
+static bool find_free(struct blk_meta *m, uint32_t want, uint32_t align, uint32_t *first, uint32_t *got)
+{
+	for (int k = SPARE; k >= FREE; k--) {
+		if (m->nfree[k] && find_aligned(m, k, want, align, first)) {
+			*got = want;
+			return true;
+		}
+		if (m->nfree[k] && want == 1) {
+			*got = find_any(m, k, want, first);
+			return true;
+		}
+	}
+	return false;
 }
 
 int meta_alloc(struct blk_meta *m, uint32_t want, uint32_t *first, uint32_t *got)
@@ -181,11 +220,7 @@ int meta_alloc(struct blk_meta *m, uint32_t want, uint32_t *first, uint32_t *got
 		m->fresh.v = v;
 		m->fresh.cap = cap;
 	}
-	if (m->nfree && find_aligned(m, want, align, first)) {
-		*got = want;
-	} else if (m->nfree && want == 1) {
-		*got = find_any(m, want, first);
-	} else {
+	if (!find_free(m, want, align, first, got)) {
 		/* Grow the file: aligned, the slots skipped stay free (holes). */
 		uint64_t start = ((uint64_t)m->nslots + align - 1) & ~(uint64_t)(align - 1);
 		if (start + want >= UINT32_MAX) {
@@ -211,8 +246,35 @@ int meta_alloc(struct blk_meta *m, uint32_t want, uint32_t *first, uint32_t *got
 		m->fresh.v[m->fresh.n++] = s;
 	}
 	m->allocs += *got;
-	m->cursor = *first + *got;
+	m->cursor[FREE] = m->cursor[SPARE] = *first + *got;
 	return 0;
+}
+
+/* The highest set bit of map below `below` (there is one). */
+static uint32_t map_last(const uint64_t *map, uint32_t below)
+{
+	uint32_t w = below / 64;
+	uint64_t f = below % 64 ? map[w] & ((1ull << (below % 64)) - 1) : 0;
+
+	while (!f)
+		f = map[--w];
+	return w * 64 + 63 - __builtin_clzll(f);
+}
+
+void meta_spare_take(struct blk_meta *m, uint32_t keep, size_t runs, struct slot_list *out)
+{
+	uint32_t slot = m->nslots;
+
+	while (m->nfree[SPARE] > keep && runs--) {
+		slot = map_last(m->freemap[SPARE], slot);
+		for (;;) {
+			meta_free_take(m, slot);
+			slot_list_push(out, slot);	/* on failure: a hole-to-be lost until the next open */
+			if (m->nfree[SPARE] <= keep || !meta_is_spare(m, slot - 1))
+				break;
+			slot--;
+		}
+	}
 }
 
 /* I2: durable metadata may still name the slot unless it is new since the
@@ -225,7 +287,7 @@ void meta_drop(struct blk_meta *m, uint32_t slot)
 		blk_index_remove(&m->ix, slot);	/* I8 */
 	m->slots[slot] = 0;
 	if (recent)
-		make_free(m, slot);
+		make_spare(m, slot);
 	else
 		slot_list_push(&m->pending, slot);	/* on failure it leaks until the next open or fsck */
 }
@@ -258,7 +320,7 @@ void meta_commit_end(struct blk_meta *m, struct slot_list *freed)
 {
 	slots_sort(freed->v, freed->n);
 	for (size_t i = 0; i < freed->n; i++)
-		make_free(m, freed->v[i]);
+		make_spare(m, freed->v[i]);
 	freed->n = 0;
 }
 
@@ -266,14 +328,19 @@ int meta_rebuild(struct blk_meta *m)
 {
 	/* Nothing is pending: the caller has made everything durable (I2). */
 	m->pending.n = 0;
-	memset(m->freemap, 0, ((size_t)m->slotcap + 63) / 64 * sizeof(*m->freemap));
-	m->nfree = m->cursor = 0;
+	memset(m->freemap[FREE], 0, ((size_t)m->slotcap + 63) / 64 * sizeof(uint64_t));
+	m->nfree[FREE] = m->nfree[SPARE] = m->cursor[FREE] = m->cursor[SPARE] = 0;
 	blk_index_free(&m->ix);
 	int err = blk_index_init(&m->ix, (const uint64_t *const *)&m->slots);
 	for (uint32_t slot = m->nslots - 1; slot > 0 && !err; slot--) {
+		bool spare = meta_is_spare(m, slot);
+		m->freemap[SPARE][slot / 64] &= ~(1ull << (slot % 64));
 		if (!slot_live(m, slot)) {
-			m->slots[slot] &= REF_SPARE;
-			meta_free_put(m, slot);
+			m->slots[slot] = 0;
+			if (spare)
+				make_spare(m, slot);	/* a spare stays spare */
+			else
+				meta_free_put(m, slot);
 		} else if (m->slots[slot] & REF_INDEXED) {
 			err = blk_index_insert(&m->ix, slot);
 		}
@@ -386,6 +453,20 @@ static int apply_slot(struct blk_meta *m, const struct j_slot *r)
 	return 0;
 }
 
+/* The index is keyed by the slot's hash: an indexed slot moves (I8). */
+static int apply_rehash(struct blk_meta *m, const struct j_slot *r)
+{
+	if (!slot_live(m, r->slot) || r->pad)
+		return -EUCLEAN;
+	bool indexed = m->slots[r->slot] & REF_INDEXED;
+	if (indexed)
+		blk_index_remove(&m->ix, r->slot);
+	slot_set_hash(m, r->slot, &r->hash);
+	if (indexed && blk_index_insert(&m->ix, r->slot))
+		m->slots[r->slot] &= ~REF_INDEXED;	/* no memory: not found by dedup, still correct */
+	return 0;
+}
+
 static int apply_vol(struct blk_meta *m, uint32_t type, struct j_vol *r)
 {
 	struct blk_vol *v, *src = vol_by_id(m, r->src);
@@ -420,15 +501,18 @@ int meta_apply(struct blk_meta *m, uint32_t type, const void *p, uint32_t len)
 	union { struct j_slot slot; struct j_map map; struct j_trim trim; struct j_vol vol; } r;
 	static const uint32_t size[] = { [J_SLOT] = sizeof(r.slot), [J_MAP] = sizeof(r.map),
 					 [J_TRIM] = sizeof(r.trim), [J_VOL_NEW] = sizeof(r.vol),
-					 [J_VOL_COPY] = sizeof(r.vol), [J_VOL_DEL] = sizeof(r.vol) };
+					 [J_VOL_COPY] = sizeof(r.vol), [J_VOL_DEL] = sizeof(r.vol),
+					 [J_REHASH] = sizeof(r.slot) };
 	struct blk_vol *v;
 
-	if (type < J_SLOT || type > J_VOL_DEL || len != size[type])
+	if (type < J_SLOT || type > J_REHASH || len != size[type])
 		return -EUCLEAN;
 	memcpy(&r, p, len);
 	switch (type) {
 	case J_SLOT:
 		return apply_slot(m, &r.slot);
+	case J_REHASH:
+		return apply_rehash(m, &r.slot);
 	case J_MAP:
 		if (!(v = vol_by_id(m, r.map.vol)) || r.map.lba >= v->nblocks || r.map.slot >= m->nslots)
 			return -EUCLEAN;

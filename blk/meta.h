@@ -39,6 +39,9 @@
  *     16  u64  size        bytes; a copy takes its source's, J_VOL_DEL
  *                          uses only id
  *     24  char name[64]    NUL-terminated and NUL-padded
+ *   J_REHASH = 7, struct j_slot: slot, referenced, now holds a block with
+ *      this hash, its references unchanged (the store rewrites a block in
+ *      place only while no durable metadata names its slot, I2)
  * The checkpoint (blk/checkpoint.c) reuses struct j_vol for its volumes.
  * Every field is checked before use (files may be damaged or crafted: the
  * checksums are unkeyed), and a record that does not fit changes nothing.
@@ -65,17 +68,16 @@
  *               verification with probability 2^-40 (btrfs: 2^-32).
  *   bit 23      REF_INDEXED: slot is in the hash index (I8)
  *   bit 22      REF_NEW: allocated since the last commit (I2)
- *   bit 21      REF_SPARE: free, but its block is still on disk (I9)
+ *   bit 21      reserved, 0
  *   bits 0-20   REF_COUNT: references, at most 2^21 - 1
- * A free slot's word is 0 or REF_SPARE.
+ * A free slot's word is 0; bitmaps say whether it is a hole or spare.
  */
 #define REF_INDEXED (1ull << 23)
 #define REF_NEW     (1ull << 22)
-#define REF_SPARE   (1ull << 21)
 #define REF_COUNT   ((1ull << 21) - 1)
-_Static_assert((SLOT_HASH & (REF_INDEXED | REF_NEW | REF_SPARE | REF_COUNT)) == 0, "slot word layout");
+_Static_assert((SLOT_HASH & (REF_INDEXED | REF_NEW | REF_COUNT)) == 0, "slot word layout");
 
-enum { J_SLOT = 1, J_MAP, J_TRIM, J_VOL_NEW, J_VOL_COPY, J_VOL_DEL };
+enum { J_SLOT = 1, J_MAP, J_TRIM, J_VOL_NEW, J_VOL_COPY, J_VOL_DEL, J_REHASH };
 struct j_slot { uint32_t slot, pad; struct blk_hash hash; };
 struct j_map { uint32_t vol, slot; uint64_t lba; };
 struct j_trim { uint32_t vol, pad; uint64_t lba, count; };
@@ -84,6 +86,8 @@ _Static_assert(sizeof(struct j_slot) == 24 && sizeof(struct j_map) == 16 &&
 	       sizeof(struct j_trim) == 24 && sizeof(struct j_vol) == 88, "journal payload layout");
 
 struct blk_meta;
+
+enum { FREE, SPARE };	/* the slot bitmaps */
 
 struct blk_vol {
 	struct blk_meta *m;
@@ -105,11 +109,13 @@ struct blk_meta {
 	uint64_t *slots;		/* slot table: hash | flags | count */
 	uint32_t nslots, slotcap;	/* slots 1 .. nslots-1 exist */
 	uint32_t slot_limit;		/* J_SLOT names slots below it only */
-	uint64_t *freemap;		/* a bit per slot: free (a hole, or REF_SPARE) */
-	uint32_t nfree, cursor;		/* free slots; where the next search starts */
+	/* Bitmaps, a bit per slot: [FREE] free (a hole or spare), [SPARE]
+	 * free with its block still on disk (I9); their counts of set bits,
+	 * and where the next search in each starts. */
+	uint64_t *freemap[2];
+	uint32_t nfree[2], cursor[2];
 	struct slot_list pending;
 	struct slot_list fresh;		/* REF_NEW slots */
-	struct slot_list spare;		/* REF_SPARE slots (and stale entries) */
 	size_t allocs;			/* slots allocated since the last commit */
 	struct blk_index ix;
 
@@ -127,16 +133,24 @@ int meta_reserve(struct blk_meta *m, uint64_t n);
 int meta_apply(struct blk_meta *m, uint32_t type, const void *p, uint32_t len);
 
 /* Takes up to want (1 .. 64) consecutive free slots for new blocks (I2):
- * *got of them from *first, each REF_NEW and unreferenced. A run of free
- * slots aligned to want (rounded up to a power of two) comes first, so the
- * blocks of a large write share page-cache folios as in a raw file; else
- * a single block takes any free slot, and a run grows the file (aligned,
- * the gap stays free): scattered free slots would scatter its blocks. */
+ * *got of them from *first, each REF_NEW and unreferenced. Spare slots
+ * come first, then holes, then the file grows: a spare block is allocated
+ * on disk and often still cached, so writing it costs no file-system
+ * allocation, no zeroed page and no allocation metadata in the next
+ * fdatasync. In each, a run aligned to want (rounded up to a power of two)
+ * comes first, so the blocks of a large write share page-cache folios as
+ * in a raw file; else a single block takes any slot, and a run looks
+ * further (growing the file aligned, the gap stays free): scattered slots
+ * would scatter its blocks. */
 int meta_alloc(struct blk_meta *m, uint32_t want, uint32_t *first, uint32_t *got);
-/* Takes or gives back one free slot without allocating it (the store
- * punches its space meanwhile). */
+/* Takes one free slot out of the bitmaps without allocating it, or gives
+ * it back as a hole (the store punches its space meanwhile). */
 void meta_free_take(struct blk_meta *m, uint32_t slot);
 void meta_free_put(struct blk_meta *m, uint32_t slot);
+bool meta_is_spare(const struct blk_meta *m, uint32_t slot);
+/* Takes spare slots beyond the lowest keep out of the bitmaps into out,
+ * the highest first, in at most runs runs of consecutive slots (I9). */
+void meta_spare_take(struct blk_meta *m, uint32_t keep, size_t runs, struct slot_list *out);
 /* The first run of free slots at or after *from: *first, *n (0: none). */
 void meta_free_run(const struct blk_meta *m, uint32_t from, uint32_t *first, uint32_t *n);
 /* Frees a slot that has no references left, or a slot from meta_alloc()

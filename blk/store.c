@@ -33,7 +33,10 @@
 #include "blk/store_impl.h"
 
 #define CKPT_BYTES   (64u << 20)	/* journal size that triggers a checkpoint */
-#define SPARE_MAX    (64u << 20)	/* disk space kept in spare blocks, at most */
+/* Disk space kept in spare blocks, at most: an eighth of the slots in use,
+ * within these bounds (I9). */
+#define SPARE_MIN    (64ull << 20)
+#define SPARE_MAX    (256ull << 20)
 #define PUNCH_RUNS   256		/* runs of spare blocks punched per commit, at most */
 _Static_assert(CKPT_BYTES + JBUF_MAX + 4096 < JOURNAL_MAX, "journals stay below JOURNAL_MAX");
 
@@ -60,31 +63,12 @@ static void punch(struct blk_store *s, uint32_t first, uint32_t n)
 }
 
 /* I9: spare slots beyond `keep` (the lowest stay) are taken out of the
- * free map into s->punching, the highest first, in at most `runs` runs of
+ * free maps into s->punching, the highest first, in at most `runs` runs of
  * consecutive slots: punched (reclaim_punch) with or without the lock,
  * then given back as holes (reclaim_done). The rest stay spare. */
 static void reclaim_take(struct blk_store *s, size_t keep, size_t runs)
 {
-	struct blk_meta *m = &s->m;
-	size_t n = 0;
-
-	for (size_t i = 0; i < m->spare.n; i++)
-		if (m->slots[m->spare.v[i]] == REF_SPARE) {
-			m->slots[m->spare.v[i]] = 0;	/* also drops duplicates */
-			m->spare.v[n++] = m->spare.v[i];
-		}
-	slots_sort(m->spare.v, n);
-	for (; n > keep && runs; runs--) {
-		uint32_t last;
-		do {
-			last = m->spare.v[--n];
-			meta_free_take(m, last);
-			slot_list_push(&s->punching, last);	/* on failure: a hole-to-be lost until the next open */
-		} while (n > keep && m->spare.v[n - 1] == last - 1);
-	}
-	for (size_t i = 0; i < n; i++)
-		m->slots[m->spare.v[i]] = REF_SPARE;
-	m->spare.n = n;
+	meta_spare_take(&s->m, keep < UINT32_MAX ? keep : UINT32_MAX, runs, &s->punching);
 }
 
 static void reclaim_punch(struct blk_store *s)
@@ -115,8 +99,20 @@ static void reclaim_all(struct blk_store *s)
 
 /* --- commit, checkpoint, failure --------------------------------------- */
 
+/* Spare blocks to keep at most (I9): an eighth of the blocks the data
+ * file holds bounds the space they waste, within SPARE_MIN (a small store
+ * still keeps a flush interval's worth, say a guest's 4 MiB commits) and
+ * SPARE_MAX (a bound a few seconds of writes fill). */
+static size_t spare_budget(const struct blk_meta *m)
+{
+	uint64_t used = (uint64_t)(m->nslots - m->nfree[FREE] + m->nfree[SPARE]) << m->shift;
+	uint64_t most = used / 8 < SPARE_MIN ? SPARE_MIN : used / 8 > SPARE_MAX ? SPARE_MAX : used / 8;
+
+	return most >> m->shift;
+}
+
 /* I6: memory may now be ahead of the disk; only a reopen can tell. */
-static int store_fail(struct blk_store *s, int err, const char *what)
+int store_fail(struct blk_store *s, int err, const char *what)
 {
 	s->failed = true;
 	blk_err("%s: %s; the store has failed and refuses changes until it is reopened, "
@@ -150,10 +146,12 @@ static int commit(struct blk_store *s, bool unlock, bool shrink)
 		return err;	/* no memory to seal: nothing changed */
 	bool data = s->data_dirty, journal_failed = false;
 	s->data_dirty = false;
-	size_t allocs = meta_commit_begin(&s->m, &s->freed), most = SPARE_MAX >> s->m.shift;
+	size_t allocs = meta_commit_begin(&s->m, &s->freed), most = spare_budget(&s->m);
 	if (data || s->j.out_len) {
 		if (unlock)
 			pthread_rwlock_unlock(&s->lock);
+		if (unlock && s->commit_hook)
+			s->commit_hook(s);
 		/* I1; after a failed fdatasync the pages may pass for clean: no retry. */
 		if (data && fdatasync(s->datafd))
 			err = -errno;

@@ -19,10 +19,12 @@
  *      record naming it is written: a commit syncs data, then appends and
  *      syncs the journal.
  *  I2  A slot that durable metadata (checkpoint plus committed journal) may
- *      name is never written. New blocks go to free slots only; a slot
- *      losing its last reference waits in `pending` until the commit that
- *      records it, unless it is REF_NEW (allocated since the last commit:
- *      no durable state names it), which is free at once.
+ *      name is never written. New blocks go to free slots; a slot losing
+ *      its last reference waits in `pending` until the commit that records
+ *      it, unless it is REF_NEW (allocated since the last commit began: no
+ *      durable state names it), which is free at once. A REF_NEW block
+ *      that only one map entry references is rewritten in place (J_REHASH)
+ *      rather than moved.
  *  I3  Zero blocks are never stored: slot 0 stands for them, has no
  *      references, and map entries of 0 read as zeros.
  *  I4  Commits are atomic: replay applies only records followed by a
@@ -42,15 +44,16 @@
  *      references belongs to the write in progress (its bytes may not be
  *      on disk yet: compare them in memory) or was left by a failed one.
  *      Background dedup indexes new slots only in blk_dedup().
- *  I9  A REF_SPARE slot is free and its block still takes disk space; the
- *      spare list may hold stale entries, refs decide. At each commit as
- *      many spares stay as slots were allocated since the previous one, up
- *      to SPARE_MAX (the next writes will likely need them, and writing
- *      over allocated blocks is cheaper); of the rest at most PUNCH_RUNS
- *      runs are hole-punched, the others wait for the next commits, and
- *      closing punches them all. A slot being punched is out of the free
- *      map (neither free nor allocated) until its punch returns. Checkpoints
- *      do not record REF_SPARE: opening punches every free slot.
+ *  I9  A spare slot (bit set in freemap[SPARE]) is free and its block
+ *      still takes disk space, often still cached: allocation takes spares
+ *      before holes and growth. At each commit as many spares stay as slots
+ *      were allocated since the previous one, up to an eighth of the data
+ *      file within 64-256 MiB (the next writes will likely need them); of
+ *      the rest at most PUNCH_RUNS runs are hole-punched, the others wait
+ *      for the next commits, and closing punches them all. A slot being
+ *      punched is out of the free maps (neither free nor allocated) until
+ *      its punch returns. Checkpoints do not record spares: opening
+ *      punches every free slot.
  *  I10 A checkpoint of generation g+1 replaces meta<(g+1) mod 2> only
  *      after a commit made the journal of g durable, and journal<(g+1) mod
  *      2> restarts empty with seed g+1 only after that rename is durable.
@@ -94,6 +97,9 @@ struct blk_store {
 	struct slot_list freed;		/* slots the commit in flight frees once durable */
 	struct slot_list punching;	/* spare slots being punched (I9) */
 	bool failed;			/* I6 */
+	/* Tests only (NULL otherwise): called by a flush while it has dropped
+	 * s->lock, before it syncs. */
+	void (*commit_hook)(struct blk_store *s);
 	struct store_damage {		/* what opening found, for fsck */
 		bool meta;		/* a metadata copy did not verify */
 		bool journal;		/* damaged journal records, intact commits after them */
@@ -133,6 +139,8 @@ static inline void store_unlock(struct blk_store *s)
 int slot_read(struct blk_store *s, uint32_t slot, void *buf);
 /* Logs a metadata change and applies it (I5). */
 int store_change(struct blk_store *s, uint32_t type, const void *p, uint32_t len);
+/* Marks the store failed (I6), says why; returns err. */
+int store_fail(struct blk_store *s, int err, const char *what);
 /* Both under store_lock(). */
 int store_commit(struct blk_store *s);
 int store_checkpoint(struct blk_store *s);

@@ -237,15 +237,26 @@ static bool same_bytes(struct blk_store *s, uint32_t slot, const void *data)
 struct wblk {
 	const uint8_t *src;
 	struct blk_hash h;
-	bool zero, fresh;	/* fresh: goes to a newly allocated slot */
+	bool zero;
+	bool fresh;		/* written to slot: a new one, or ... */
+	bool rewrite;		/* ... the block's own, rewritten in place */
 	uint32_t slot;
 };
 
 #define WBATCH 256
 
+/* The block of b[0 .. n-1] that this batch writes to slot, if any. */
+static const struct wblk *batch_fresh(const struct wblk *b, size_t n, uint32_t slot)
+{
+	for (size_t i = 0; i < n; i++)
+		if (b[i].fresh && b[i].slot == slot)
+			return &b[i];
+	return NULL;
+}
+
 /* Finds an equal stored block; a hash match is only a candidate, the bytes
- * decide. Slots in the index without references are this batch's own,
- * not written yet: compare them in memory (I8). */
+ * decide. Slots this batch writes are compared in memory: new ones are not
+ * written yet (I8), rewritten ones still hold their old bytes. */
 static uint32_t find_equal(struct blk_store *s, const struct wblk *b, size_t n, const struct wblk *w)
 {
 	size_t pos = 0;
@@ -254,23 +265,39 @@ static uint32_t find_equal(struct blk_store *s, const struct wblk *b, size_t n, 
 	while ((c = blk_index_next(&s->m.ix, slot_hash_key(&w->h), &pos))) {
 		if (!slot_has_room(&s->m, c, WBATCH))
 			continue;	/* nearly full count: a new copy takes the next references */
-		if (slot_refs(&s->m, c)) {
-			if (same_bytes(s, c, w->src))
-				return c;
-			continue;
-		}
-		for (size_t i = 0; i < n; i++)
-			if (b[i].fresh && b[i].slot == c && !memcmp(b[i].src, w->src, s->m.bs))
-				return c;
+		const struct wblk *own = batch_fresh(b, n, c);
+		if (own ? !memcmp(own->src, w->src, s->m.bs) : slot_refs(&s->m, c) && same_bytes(s, c, w->src))
+			return c;
 	}
 	return 0;
 }
 
-static void unwind(struct blk_store *s, struct wblk *b, size_t n)
+/* A block may be rewritten in place in its own slot if no durable
+ * metadata names the slot (REF_NEW, I2), nothing else references it, and
+ * no earlier block of the batch shares it: a rewrite costs no new space,
+ * as in a raw file, and the old bytes need no reclaim. */
+static bool rewritable(struct blk_store *s, const struct wblk *b, size_t n, uint32_t old)
 {
+	if (!old || !(s->m.slots[old] & REF_NEW) || slot_refs(&s->m, old) != 1)
+		return false;
 	for (size_t i = 0; i < n; i++)
-		if (b[i].fresh)
+		if (b[i].slot == old)
+			return false;
+	return true;
+}
+
+/* A failed write leaves rewritten blocks with unknown bytes, which only
+ * the last commit can tell again (I6). */
+static int unwind(struct blk_store *s, struct wblk *b, size_t n, int err)
+{
+	bool rewrote = false;
+
+	for (size_t i = 0; i < n; i++) {
+		rewrote |= b[i].rewrite;
+		if (b[i].fresh && !b[i].rewrite)
 			meta_drop(&s->m, b[i].slot);
+	}
+	return rewrote ? store_fail(s, err, "cannot rewrite blocks in the data file") : err;
 }
 
 /* Writes the fresh blocks, one pwritev per run of consecutive slots. */
@@ -343,7 +370,7 @@ static int install(struct blk_vol *v, uint64_t lba, struct wblk *b, size_t n)
 	for (size_t i = 0; i < n && !err; i++) {
 		struct wblk *w = &b[i];
 		uint32_t old = v->map[lba + i];
-		w->fresh = false;
+		w->fresh = w->rewrite = false;
 		w->slot = 0;
 		if (w->zero)
 			continue;	/* I3 */
@@ -351,6 +378,11 @@ static int install(struct blk_vol *v, uint64_t lba, struct wblk *b, size_t n)
 			w->slot = old;
 		else if (s->dedup == BLK_DEDUP_INLINE)
 			w->slot = find_equal(s, b, i, w);
+		if (!w->slot && rewritable(s, b, i, old)) {
+			w->slot = old;	/* its hash changes once it is written (J_REHASH) */
+			w->fresh = w->rewrite = true;
+			continue;
+		}
 		if (w->slot || (err = take_slot(&s->m, &r, n - i, &w->slot)))
 			continue;
 		w->fresh = true;
@@ -362,15 +394,13 @@ static int install(struct blk_vol *v, uint64_t lba, struct wblk *b, size_t n)
 		meta_drop(&s->m, r.next++);
 	if (!err)
 		err = write_fresh(s, b, n);
-	if (err) {
-		unwind(s, b, n);
-		return err;
-	}
+	if (err)
+		return unwind(s, b, n, err);
 	for (size_t i = 0; i < n && !err; i++) {
 		struct j_slot r = { .slot = b[i].slot, .hash = b[i].h };
 		struct j_map m = { .vol = v->id, .slot = b[i].slot, .lba = lba + i };
 		if (b[i].fresh)
-			err = store_change(s, J_SLOT, &r, sizeof(r));
+			err = store_change(s, b[i].rewrite ? J_REHASH : J_SLOT, &r, sizeof(r));
 		if (!err && v->map[lba + i] != b[i].slot)
 			err = store_change(s, J_MAP, &m, sizeof(m));
 	}

@@ -174,7 +174,7 @@ EDIT(nslots_huge, put32(m, H_NSLOTS, 0xffffffff))
 EDIT(vol_ids_huge, put32(m, H_VOLIDS, 0xffffffff))
 EDIT(nvols_past_ids, put32(m, H_NVOLS, get32(m, H_VOLIDS) + 1))
 EDIT(trailing_bytes, *len += 4; memset(m + *len - 4, 0, 4))
-EDIT(ref_flags, uint64_t w = REF_SPARE | 1; memcpy(m + H_BODY + 8, &w, 8))
+EDIT(ref_flags, uint64_t w = REF_NEW | 1; memcpy(m + H_BODY + 8, &w, 8))
 /* The volume record follows the slot table; its size is at +16, its map at +88. */
 static size_t vol_at(const uint8_t *m) { return H_BODY + 8 * (size_t)get32(m, H_NSLOTS); }
 EDIT(vol_size_without_map, uint64_t big = 1ull << 44; memcpy(m + vol_at(m) + 16, &big, 8))
