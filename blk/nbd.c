@@ -109,6 +109,7 @@ struct conn {
 	unsigned nworkers, idle;	/* threads started; of them waiting for the socket */
 	int leader, watcher;	/* the worker holding the socket, and the one watching it; or NONE */
 	bool serving;		/* the leader serves the request it read ... */
+	bool long_one;		/* ... likely to be long, with no thread to take the socket then */
 	uint64_t served;	/* ... the served-th of the connection */
 	bool watcher_asleep;	/* without a timeout: the connection was quiet */
 	bool closing;		/* the client left: every thread leaves once done */
@@ -831,11 +832,14 @@ static void start_worker(struct conn *c)
 }
 
 /* The leader gives the socket to an idle thread, one not watching if there
- * is one (the watcher stays); false if none idles. Under c->lock. */
+ * is one (the watcher stays); false if none idles, and then the first
+ * thread to finish its request takes it. Under c->lock. */
 static bool give_away(struct conn *c)
 {
-	if (!c->idle)
+	if (!c->idle) {
+		c->long_one = true;
 		return false;
+	}
 	c->leader = NONE;
 	pthread_cond_signal(c->idle > (c->watcher != NONE) ? &c->turn : &c->watch);
 	return true;
@@ -875,7 +879,7 @@ static bool wait_turn(struct conn *c, struct worker *w)
 {
 	uint64_t seen = UINT64_MAX;	/* served at the watcher's last look */
 
-	while (!c->closing && c->leader != NONE) {
+	while (!c->closing && c->leader != NONE && !(c->serving && c->long_one)) {
 		if (c->watcher != NONE && c->watcher != (int)w->id) {
 			pthread_cond_wait(&c->turn, &c->lock);
 			continue;
@@ -921,7 +925,7 @@ static void *work(void *arg)
 
 	pthread_mutex_lock(&c->lock);
 	while (c->leader == (int)w->id || wait_turn(c, w)) {
-		c->serving = false;
+		c->serving = c->long_one = false;
 		pthread_mutex_unlock(&c->lock);
 		int got = read_request(c, w);
 		pthread_mutex_lock(&c->lock);
