@@ -6,14 +6,14 @@
 #include <signal.h>
 #include "blk/store.h"
 
-/* What one client may hold: a slot, time, and memory (16 requests in the
- * server, 5 MiB of buffers at most). */
+/* What one client may hold: a slot, time, and memory (4 requests in the
+ * server, 4 MiB of buffers at most). */
 struct blk_nbd_opts {
 	unsigned max_clients;	/* connections served at once */
 	unsigned timeout;	/* seconds for the handshake, and for each request to arrive whole
 				 * and its reply to be taken */
 	unsigned idle_timeout;	/* seconds a client may wait between requests; 0: forever */
-	/* Tests: called on a worker thread before it serves each request (to
+	/* Tests: called on the thread serving a request before it does (to
 	 * hold one back and see that the others are answered). */
 	void (*before_request)(void *arg, uint16_t type, uint64_t off);
 	void *hook_arg;
