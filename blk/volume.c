@@ -311,12 +311,20 @@ static int write_fresh(struct blk_store *s, const struct wblk *b, size_t n)
 			i++;
 			continue;
 		}
-		size_t k = 0;
+		size_t k = 0, nb = 0;
 		uint32_t first = b[i].slot;
-		for (; i < n && (!b[i].fresh || b[i].slot == first + k); i++)
-			if (b[i].fresh)
+		for (; i < n && (!b[i].fresh || b[i].slot == first + nb); i++) {
+			if (!b[i].fresh)
+				continue;
+			/* Blocks adjacent in the caller's buffer share an iovec:
+			 * the kernel copies one segment much faster than many. */
+			if (k && (uint8_t *)iov[k - 1].iov_base + iov[k - 1].iov_len == b[i].src)
+				iov[k - 1].iov_len += s->m.bs;
+			else
 				iov[k++] = (struct iovec){ (void *)b[i].src, s->m.bs };
-		ssize_t len = (ssize_t)k << s->m.shift;
+			nb++;
+		}
+		ssize_t len = (ssize_t)nb << s->m.shift;
 		ssize_t r = pwritev(s->datafd, iov, k, (off_t)first << s->m.shift);
 		if (r != len) {
 			int err = r < 0 ? -errno : -ENOSPC;
