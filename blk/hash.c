@@ -5,13 +5,15 @@
 
 struct blk_hash blk_hash128(const void *p, size_t n)
 {
-	static int avx2 = -1;	/* same answer from every thread: no lock */
+	static int simd = -1;	/* same answer from every thread: no lock */
 
-	if (avx2 < 0) {
+	if (simd < 0) {
 		__builtin_cpu_init();
-		avx2 = __builtin_cpu_supports("avx2");
+		simd = __builtin_cpu_supports("avx512f") ? 512 : __builtin_cpu_supports("avx2") ? 256 : 0;
 	}
-	if (avx2)
+	if (simd == 512)
+		return blk_hash128_avx512(p, n);
+	if (simd)
 		return blk_hash128_avx2(p, n);
 	XXH128_hash_t h = XXH3_128bits(p, n);
 

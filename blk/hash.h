@@ -8,7 +8,9 @@
 #include "blk/index.h"
 
 struct blk_hash blk_hash128(const void *p, size_t n);
-struct blk_hash blk_hash128_avx2(const void *p, size_t n);	/* for blk_hash128() */
+/* For blk_hash128(): */
+struct blk_hash blk_hash128_avx2(const void *p, size_t n);
+struct blk_hash blk_hash128_avx512(const void *p, size_t n);
 uint64_t blk_hash64(const void *p, size_t n, uint64_t seed);
 
 static inline bool blk_hash_eq(const struct blk_hash *a, const struct blk_hash *b)

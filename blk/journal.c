@@ -18,6 +18,13 @@
  * at the end of the file in one write and made durable with fdatasync
  * before it counts (I4); the next commit is written only after that.
  *
+ * The file ends with zeros written ahead of the records, JOURNAL_STEP at
+ * a time: a commit then overwrites blocks the file system has already
+ * allocated and written, so its fdatasync writes no file-system metadata
+ * (a sync of an append that grows the file costs ~2.5 ms more here). A
+ * record cannot start with zeros (its len is at least 16): zeros end the
+ * records as a torn tail does, and count as no bytes.
+ *
  * Replay reads records from offset 0 while they verify (and commit records
  * name the right start), applies those up to the last commit record and
  * leaves the rest. What follows is either a torn tail (the last write,
@@ -45,6 +52,10 @@ _Static_assert(sizeof(struct rec_hdr) == 16, "journal record header layout");
 
 #define REC_MAX    (sizeof(struct rec_hdr) + sizeof(struct j_vol))	/* largest record */
 #define COMMIT_LEN (sizeof(struct rec_hdr) + sizeof(uint64_t))
+#define JOURNAL_STEP (1u << 20)	/* zeros written ahead of the records */
+#define ZEROS      (64u << 10)
+
+static const uint8_t zeros[ZEROS];
 
 int journal_add(struct journal *j, uint32_t type, const void *payload, uint32_t len)
 {
@@ -88,28 +99,42 @@ int journal_seal(struct journal *j)
 	return 0;
 }
 
-int journal_write(struct journal *j)
+/* Writes len bytes at off, from buf or (NULL) zeros. */
+static int write_all(int fd, const uint8_t *buf, size_t len, uint64_t off)
 {
-	size_t done = 0;
-
-	while (done < j->out_len) {
-		ssize_t n = pwrite(j->fd, j->out + done, j->out_len - done, j->end + done);
+	for (size_t done = 0; done < len;) {
+		size_t want = len - done;
+		ssize_t n = buf ? pwrite(fd, buf + done, want, off + done)
+				: pwrite(fd, zeros, want < ZEROS ? want : ZEROS, off + done);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			goto fail;
+			return n < 0 ? -errno : -EIO;
 		done += n;
 	}
-	if (fdatasync(j->fd))
-		goto fail;
-	j->end += j->out_len;
-	j->out_len = 0;
 	return 0;
-fail:;
-	int err = errno ? -errno : -EIO;
+}
+
+int journal_write(struct journal *j)
+{
+	uint64_t end = j->end + j->out_len;
+	uint64_t alloc = end > j->alloc ? (end + JOURNAL_STEP - 1) / JOURNAL_STEP * JOURNAL_STEP : j->alloc;
+	int err = write_all(j->fd, j->out, j->out_len, j->end);
+
+	if (!err && alloc > j->alloc)
+		err = write_all(j->fd, NULL, alloc - end, end);
+	if (!err && fdatasync(j->fd))
+		err = -errno;
+	if (!err) {
+		j->end = end;
+		j->alloc = alloc;
+		j->out_len = 0;
+		return 0;
+	}
 	/* Leave no partial record behind for a retry to follow (after a full disk). */
 	if (ftruncate(j->fd, j->end) == 0)
 		fdatasync(j->fd);
+	j->alloc = j->end;
 	return err;
 }
 
@@ -185,9 +210,15 @@ int journal_replay(struct journal *j, int (*fn)(uint32_t, const void *, uint32_t
 			sc->commits++;
 		}
 	}
-	sc->size = size;
+	/* Zeros written ahead count as no bytes (a record that verified may
+	 * end with zero bytes: off at least). */
+	size_t data = size;
+	while (data > off && !b[data - 1])
+		data--;
+	j->alloc = size;
+	sc->size = data;
 	sc->bad = off;
-	if (off < size)
+	if (off < data)
 		scan_damage(j, b, size, sc);
 	int err = 0;
 	for (off = 0; fn && off < sc->end && !err; off = next) {
@@ -204,7 +235,7 @@ int journal_truncate(struct journal *j, uint64_t end)
 {
 	if (ftruncate(j->fd, end) || fdatasync(j->fd))
 		return -errno;
-	j->end = end;
+	j->end = j->alloc = end;
 	return 0;
 }
 
@@ -216,7 +247,7 @@ int journal_reset(struct journal *j, int fd, uint64_t gen)
 		close(j->fd);
 	j->fd = fd;
 	j->gen = gen;
-	j->end = 0;
+	j->end = j->alloc = 0;
 	j->len = j->out_len = 0;
 	return 0;
 }

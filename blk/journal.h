@@ -23,6 +23,7 @@ struct journal {
 	int fd;
 	uint64_t gen;
 	uint64_t end;		/* file offset of the next record */
+	uint64_t alloc;		/* file size: end .. alloc holds zeros written ahead */
 	uint8_t *buf;		/* records not yet written */
 	size_t len, cap;
 	uint8_t *out;		/* a sealed commit being written (the other buffer) */
@@ -31,7 +32,7 @@ struct journal {
 
 /* What a replay found in the file. */
 struct journal_scan {
-	uint64_t size;		/* bytes in the file */
+	uint64_t size;		/* bytes in the file up to its tail of zeros (at least end) */
 	uint64_t end;		/* end of the last whole commit applied; the rest is not */
 	uint64_t commits;	/* commits applied */
 	uint64_t bad;		/* first record that does not verify (size: none) */
@@ -49,8 +50,9 @@ static inline void journal_rewind(struct journal *j, size_t len)
 /* A commit in two steps, so that records can be added while it is being
  * written: seal closes the buffered records with a commit record and
  * moves them out of the buffer (none may be sealed already); write
- * appends and syncs them. On failure the file is cut back and the sealed
- * records stay for a retry. The caller keeps commits in order. */
+ * appends and syncs them, first writing zeros ahead of them when the file
+ * ends too soon. On failure the file is cut back and the sealed records
+ * stay for a retry. The caller keeps commits in order. */
 int journal_seal(struct journal *j);
 int journal_write(struct journal *j);
 /* journal_seal() and journal_write(). */

@@ -311,12 +311,20 @@ static int write_fresh(struct blk_store *s, const struct wblk *b, size_t n)
 			i++;
 			continue;
 		}
-		size_t k = 0;
+		size_t k = 0, nb = 0;
 		uint32_t first = b[i].slot;
-		for (; i < n && (!b[i].fresh || b[i].slot == first + k); i++)
-			if (b[i].fresh)
+		for (; i < n && (!b[i].fresh || b[i].slot == first + nb); i++) {
+			if (!b[i].fresh)
+				continue;
+			/* Blocks adjacent in the caller's buffer share an iovec:
+			 * the kernel copies one segment much faster than many. */
+			if (k && (uint8_t *)iov[k - 1].iov_base + iov[k - 1].iov_len == b[i].src)
+				iov[k - 1].iov_len += s->m.bs;
+			else
 				iov[k++] = (struct iovec){ (void *)b[i].src, s->m.bs };
-		ssize_t len = (ssize_t)k << s->m.shift;
+			nb++;
+		}
+		ssize_t len = (ssize_t)nb << s->m.shift;
 		ssize_t r = pwritev(s->datafd, iov, k, (off_t)first << s->m.shift);
 		if (r != len) {
 			int err = r < 0 ? -errno : -ENOSPC;
@@ -348,6 +356,26 @@ static int take_slot(struct blk_meta *m, struct reserve *r, size_t need, uint32_
 	return 0;
 }
 
+/* Starts the cache misses of a batch at once: the index entries its new
+ * blocks are looked up by (inline dedup) and those of the old blocks,
+ * which a rewrite or a last reference takes out of the index. The slot
+ * words of the old blocks come first: their hashes lead to the entries. */
+static void prefetch(struct blk_store *s, const uint32_t *map, const struct wblk *b, size_t n)
+{
+	uint64_t keys[2 * WBATCH];
+	size_t nk = 0;
+
+	for (size_t i = 0; i < n; i++)
+		__builtin_prefetch(&s->m.slots[map[i]]);
+	for (size_t i = 0; i < n && s->dedup == BLK_DEDUP_INLINE; i++)
+		if (!b[i].zero)
+			keys[nk++] = slot_hash_key(&b[i].h);
+	for (size_t i = 0; i < n; i++)
+		if (s->m.slots[map[i]] & REF_INDEXED)
+			keys[nk++] = s->m.slots[map[i]] & SLOT_HASH;
+	blk_index_prefetch(&s->m.ix, keys, nk);
+}
+
 /* Points blocks lba .. lba+n-1 at their new content, sharing equal blocks;
  * all or nothing until the records are logged (then only a failed store or
  * no memory stops it halfway). The caller holds the write lock. */
@@ -359,14 +387,7 @@ static int install(struct blk_vol *v, uint64_t lba, struct wblk *b, size_t n)
 
 	if (err)
 		return err;
-	if (s->dedup == BLK_DEDUP_INLINE) {
-		uint64_t keys[WBATCH] = { 0 };	/* gcc 12 cannot see that only nk are read */
-		size_t nk = 0;
-		for (size_t i = 0; i < n; i++)
-			if (!b[i].zero)
-				keys[nk++] = slot_hash_key(&b[i].h);
-		blk_index_prefetch(&s->m.ix, keys, nk);
-	}
+	prefetch(s, v->map + lba, b, n);
 	for (size_t i = 0; i < n && !err; i++) {
 		struct wblk *w = &b[i];
 		uint32_t old = v->map[lba + i];

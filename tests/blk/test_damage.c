@@ -134,8 +134,9 @@ Test(damage, read_only_commands_write_nothing)
 
 	commits(1, NCOMMITS);
 	const char *jn = active_journal();
+	off_t end = st->j.end;
 	crash();
-	poke(jn, file_size(jn), "torn tail", 9);	/* also left alone */
+	poke(jn, end, "torn tail", 9);	/* also left alone */
 	size_t n1, n2;
 	char *before = test_store_files(dir, &n1);
 	snprintf(out, sizeof(out), "%s.img", dir);
@@ -156,7 +157,7 @@ Test(damage, torn_tail_after_the_last_commit_is_normal)
 {
 	commits(1, NCOMMITS);
 	const char *jn = active_journal();
-	off_t end = file_size(jn);
+	off_t end = st->j.end;
 	crash();
 	/* Half of a record of a commit that never completed. */
 	uint8_t half[40];
@@ -171,12 +172,34 @@ Test(damage, torn_tail_after_the_last_commit_is_normal)
 	cr_expect_eq(r.journal_damage, 0);
 }
 
+/* The journal ends with zeros written ahead of its records: reopening
+ * finds every commit, no damage, and keeps them for the next commits. */
+Test(damage, zeros_written_ahead_are_no_damage)
+{
+	commits(1, NCOMMITS);
+	const char *jn = active_journal();
+	off_t end = st->j.end;
+	cr_assert_gt(file_size(jn), end, "zeros are written ahead");
+	crash();
+	cr_assert_eq(blk_store_open(dir, &st), 0);
+	cr_expect_eq(st->j.end, (uint64_t)end);
+	cr_expect_gt(file_size(jn), end, "reopening keeps them");
+	struct blk_fsck r;
+	cr_expect_eq(blk_fsck(st, false, &r), 0);
+	cr_expect_eq(r.journal_damage, 0);
+	commits(2, NCOMMITS);
+	crash();
+	cr_assert_eq(blk_store_open(dir, &st), 0);
+	for (int c = 1; c <= NCOMMITS; c++)
+		cr_expect(block_is(st, 2, c), "commit %d after the reopen survives", c);
+}
+
 /* A bit flip or zeros in the second commit, four intact commits after it. */
 static void damaged_journal(bool zeros)
 {
 	commits(1, NCOMMITS);
 	const char *jn = active_journal();
-	off_t size = file_size(jn), rec = size / NCOMMITS;	/* each commit writes the same records */
+	off_t rec = st->j.end / NCOMMITS;	/* each commit writes the same records */
 	crash();
 	if (zeros) {
 		uint8_t z[16] = { 0 };
