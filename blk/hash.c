@@ -1,7 +1,5 @@
 /* xxhash is used header-only so that the static musl build needs no library. */
-#define XXH_INLINE_ALL
-#include <xxhash.h>
-#include "blk/hash.h"
+#include "blk/hash_simd.h"
 
 struct blk_hash blk_hash128(const void *p, size_t n)
 {
@@ -15,9 +13,7 @@ struct blk_hash blk_hash128(const void *p, size_t n)
 		return blk_hash128_avx512(p, n);
 	if (simd)
 		return blk_hash128_avx2(p, n);
-	XXH128_hash_t h = XXH3_128bits(p, n);
-
-	return (struct blk_hash){ .lo = h.low64, .hi = h.high64 };
+	return hash128_simd(p, n);	/* SSE2, x86-64's baseline */
 }
 
 uint64_t blk_hash64(const void *p, size_t n, uint64_t seed)
