@@ -138,11 +138,9 @@ static const struct rule {
 #ifdef __SANITIZE_ADDRESS__
 	/* The sanitizers' runtime in the test build: a signal stack and the
 	 * stack bounds of each new thread, and what a report needs (the binary's
-	 * name, its log file, a thread's name: prctl, when a filtered thread
-	 * starts another). LeakSanitizer, which stops threads with ptrace, runs
-	 * without filters. */
+	 * name, its log file). LeakSanitizer, which stops threads with ptrace,
+	 * runs without filters. */
 	R(sigaltstack, ALL),
-	R(prctl, ALL),
 	R(sched_getaffinity, ALL),
 	R(readlink, ALL),
 	R(open, ALL),
