@@ -2,10 +2,10 @@
  * Robin Hood linear probing with backward-shift deletion. An entry sits
  * no nearer its home than any entry it passed, so a lookup stops at the
  * first entry nearer its own home than the probe is: a miss costs about
- * as many probes as a hit (~3 at the highest load, 0.8), where plain
- * linear probing needs ~13. That buys the high load (0.57 .. 0.8) that
- * keeps an entry within 4 bytes / 0.57, and no tombstones keep lookups
- * short however many blocks come and go. The capacity grows by 2/5, not
+ * as many probes as a hit (~4 at the highest load, 0.85), where plain
+ * linear probing needs ~23. That buys the high load (0.64 .. 0.85) that
+ * keeps an entry within 4 bytes / 0.64, and no tombstones keep lookups
+ * short however many blocks come and go. The capacity grows by 1/3, not
  * doubling, for the same reason; the home is the hash scaled to the
  * capacity (no mask).
  */
@@ -75,7 +75,7 @@ static void place(struct blk_index *ix, uint32_t slot)
 static int grow(struct blk_index *ix)
 {
 	uint32_t *old = ix->tab;
-	size_t oldcap = ix->cap, cap = oldcap + oldcap * 2 / 5;
+	size_t oldcap = ix->cap, cap = oldcap + oldcap / 3;
 
 	ix->tab = calloc(cap, sizeof(*ix->tab));
 	if (!ix->tab) {
@@ -92,7 +92,7 @@ static int grow(struct blk_index *ix)
 
 int blk_index_insert(struct blk_index *ix, uint32_t slot)
 {
-	if ((ix->count + 1) * 5 > ix->cap * 4) {	/* load at most 0.8 */
+	if ((ix->count + 1) * 20 > ix->cap * 17) {	/* load at most 0.85 */
 		int err = grow(ix);
 		if (err)
 			return err;

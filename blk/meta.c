@@ -156,9 +156,10 @@ void meta_free_run(const struct blk_meta *m, uint32_t from, uint32_t *first, uin
 #define ALIGNED_SCAN_WORDS 1024
 
 /* A run of want slots of map k starting at a multiple of align (both
- * powers of two up to 64, want <= align), searched from the map's cursor
- * on; a failed search moves the cursor past what it scanned, so the next
- * one looks further (each word is scanned about once per sweep). */
+ * powers of two up to 64), searched from the map's cursor on; a run may
+ * reach into the next word. A failed search moves the cursor past what it
+ * scanned, so the next one looks further (each word is scanned about once
+ * per sweep). */
 static bool find_aligned(struct blk_meta *m, int k, uint32_t want, uint32_t align, uint32_t *first)
 {
 	uint32_t words = (m->nslots + 63) / 64, w = m->cursor[k] / 64 % words;
@@ -166,8 +167,9 @@ static bool find_aligned(struct blk_meta *m, int k, uint32_t want, uint32_t alig
 
 	for (uint32_t i = 0; i < words && i < ALIGNED_SCAN_WORDS; i++, w = w + 1 == words ? 0 : w + 1) {
 		uint64_t f = m->freemap[k][w];
-		for (uint32_t b = 0; f && b + want <= 64; b += align)
-			if ((f >> b & mask) == mask) {
+		unsigned __int128 two = f | (unsigned __int128)(w + 1 < words ? m->freemap[k][w + 1] : 0) << 64;
+		for (uint32_t b = 0; f && b < 64; b += align)
+			if ((uint64_t)(two >> b & mask) == mask) {
 				*first = w * 64 + b;
 				return true;
 			}
@@ -189,10 +191,11 @@ static uint32_t find_any(struct blk_meta *m, int k, uint32_t want, uint32_t *fir
 }
 
 /* Free slots for want blocks, spare ones first (I9): *got of them from
- * *first, or false. */
-static bool find_free(struct blk_meta *m, uint32_t want, uint32_t align, uint32_t *first, uint32_t *got)
+ * *first, taken from map *from, or false. */
+static bool find_free(struct blk_meta *m, uint32_t want, uint32_t align, uint32_t *first, uint32_t *got, int *from)
 {
 	for (int k = SPARE; k >= FREE; k--) {
+		*from = k;
 		if (m->nfree[k] && find_aligned(m, k, want, align, first)) {
 			*got = want;
 			return true;
@@ -207,10 +210,13 @@ static bool find_free(struct blk_meta *m, uint32_t want, uint32_t align, uint32_
 
 int meta_alloc(struct blk_meta *m, uint32_t want, uint32_t *first, uint32_t *got)
 {
-	uint32_t align = 1;
+	/* Aligned to the run, up to 64 KiB: page-cache folios then hold whole
+	 * runs, as in a raw file (reads of 64K runs 0.83x raw aligned, 0.52x
+	 * not); larger alignment only leaves wider gaps when the file grows. */
+	uint32_t align = 1, most = m->bs >= 65536 ? 1 : 65536 / m->bs;
 	bool grown = false;
 
-	while (align < want)
+	while (align < want && align < most)
 		align *= 2;
 	if (m->fresh.cap - m->fresh.n < want) {
 		size_t cap = m->fresh.cap * 2 + 256;
@@ -220,7 +226,7 @@ int meta_alloc(struct blk_meta *m, uint32_t want, uint32_t *first, uint32_t *got
 		m->fresh.v = v;
 		m->fresh.cap = cap;
 	}
-	if (!find_free(m, want, align, first, got)) {
+	if (!find_free(m, want, align, first, got, &m->last_from)) {
 		/* Grow the file: aligned, the slots skipped stay free (holes). */
 		uint64_t start = ((uint64_t)m->nslots + align - 1) & ~(uint64_t)(align - 1);
 		if (start + want >= UINT32_MAX) {
@@ -238,6 +244,7 @@ int meta_alloc(struct blk_meta *m, uint32_t want, uint32_t *first, uint32_t *got
 		*got = want;
 		m->nslots += want;
 		grown = true;
+		m->last_from = GROWN;
 	}
 	for (uint32_t s = *first; s < *first + *got; s++) {
 		if (!grown)
@@ -248,6 +255,26 @@ int meta_alloc(struct blk_meta *m, uint32_t want, uint32_t *first, uint32_t *got
 	m->allocs += *got;
 	m->cursor[FREE] = m->cursor[SPARE] = *first + *got;
 	return 0;
+}
+
+void meta_alloc_return(struct blk_meta *m, uint32_t first, uint32_t n)
+{
+	m->fresh.n -= n;
+	m->allocs -= n;
+	for (uint32_t s = first; s < first + n; s++) {
+		m->slots[s] = 0;
+		if (m->last_from == SPARE)
+			make_spare(m, s);
+		else if (m->last_from == FREE)
+			meta_free_put(m, s);
+	}
+	if (m->last_from != GROWN || first + n != m->nslots)
+		return;
+	/* Shrink the table over them and the holes that aligned them. */
+	for (m->nslots = first; m->nslots > 1 && map_bit(m->freemap[FREE], m->nslots - 1) &&
+				!map_bit(m->freemap[SPARE], m->nslots - 1); m->nslots--)
+		meta_free_take(m, m->nslots - 1);
+	m->cursor[FREE] = m->cursor[SPARE] = 0;
 }
 
 /* The highest set bit of map below `below` (there is one). */

@@ -87,7 +87,7 @@ _Static_assert(sizeof(struct j_slot) == 24 && sizeof(struct j_map) == 16 &&
 
 struct blk_meta;
 
-enum { FREE, SPARE };	/* the slot bitmaps */
+enum { FREE, SPARE, GROWN };	/* the slot bitmaps; GROWN: slots past the old end */
 
 struct blk_vol {
 	struct blk_meta *m;
@@ -114,6 +114,7 @@ struct blk_meta {
 	 * and where the next search in each starts. */
 	uint64_t *freemap[2];
 	uint32_t nfree[2], cursor[2];
+	int last_from;			/* where meta_alloc() took its last run */
 	struct slot_list pending;
 	struct slot_list fresh;		/* REF_NEW slots */
 	size_t allocs;			/* slots allocated since the last commit */
@@ -143,6 +144,11 @@ int meta_apply(struct blk_meta *m, uint32_t type, const void *p, uint32_t len);
  * further (growing the file aligned, the gap stays free): scattered slots
  * would scatter its blocks. */
 int meta_alloc(struct blk_meta *m, uint32_t want, uint32_t *first, uint32_t *got);
+/* Gives back the last n slots (from first) of the last meta_alloc(), never
+ * used: where they came from, or, when that grew the file, by shrinking the
+ * slot table over them and the free holes before them, so that reserving
+ * a run for a write that needs fewer leaves no gaps in the table. */
+void meta_alloc_return(struct blk_meta *m, uint32_t first, uint32_t n);
 /* Takes one free slot out of the bitmaps without allocating it, or gives
  * it back as a hole (the store punches its space meanwhile). */
 void meta_free_take(struct blk_meta *m, uint32_t slot);

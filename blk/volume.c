@@ -338,16 +338,20 @@ static int write_fresh(struct blk_store *s, const struct wblk *b, size_t n)
 }
 
 /* Slots reserved for the fresh blocks of a batch: a run taken at the first
- * block that needs one, sized to what is left of the batch, so a write's
- * new blocks lie in sequence; what is left over is freed again. */
+ * block that needs one, sized to the non-zero blocks left in the batch, so
+ * a write's new blocks lie in sequence; what dedup leaves over is given
+ * back. */
 struct reserve {
 	uint32_t next, left;
 };
 
-static int take_slot(struct blk_meta *m, struct reserve *r, size_t need, uint32_t *slot)
+static int take_slot(struct blk_meta *m, struct reserve *r, const struct wblk *rest, size_t n, uint32_t *slot)
 {
 	if (!r->left) {
-		int err = meta_alloc(m, need < 64 ? need : 64, &r->next, &r->left);
+		uint32_t need = 0;	/* zero blocks never take one */
+		for (size_t i = 0; i < n && need < 64; i++)
+			need += !rest[i].zero;
+		int err = meta_alloc(m, need, &r->next, &r->left);
 		if (err)
 			return err;
 	}
@@ -404,15 +408,15 @@ static int install(struct blk_vol *v, uint64_t lba, struct wblk *b, size_t n)
 			w->fresh = w->rewrite = true;
 			continue;
 		}
-		if (w->slot || (err = take_slot(&s->m, &r, n - i, &w->slot)))
+		if (w->slot || (err = take_slot(&s->m, &r, w, n - i, &w->slot)))
 			continue;
 		w->fresh = true;
 		slot_set_hash(&s->m, w->slot, &w->h);
 		if (s->dedup == BLK_DEDUP_INLINE && !blk_index_insert(&s->m.ix, w->slot))
 			s->m.slots[w->slot] |= REF_INDEXED;
 	}
-	while (r.left--)
-		meta_drop(&s->m, r.next++);
+	if (r.left)
+		meta_alloc_return(&s->m, r.next, r.left);
 	if (!err)
 		err = write_fresh(s, b, n);
 	if (err)

@@ -128,10 +128,32 @@ Test(batch, overwrites_stay_in_sequence)
 			cr_assert_eq(v->map[i], v->map[0] + i, "round %lu: block %d", (unsigned long)seed, i);
 		for (int i = 101; i < 116; i++)
 			cr_assert_eq(v->map[i], v->map[100] + i - 100, "round %lu: block %d", (unsigned long)seed, i);
-		cr_assert_eq(v->map[0] % 64, 0, "a 64-block run starts aligned");
+		cr_assert_eq(v->map[0] % 16, 0, "a 64-block run starts on a 64 KiB boundary");
 		cr_assert_eq(v->map[100] % 16, 0, "a 16-block run starts aligned");
 	}
 	blk_vol_close(v);
+}
+
+/* A write reserves a run for its non-zero blocks before dedup decides;
+ * the slots dedup leaves unused go back, and at the end of the file the
+ * table shrinks over them: no gaps in RAM or in the file. */
+Test(batch, slots_dedup_leaves_unused_are_given_back)
+{
+	struct blk_vol *a = mkvol("a", 64), *b = mkvol("b", 64);
+	uint8_t *buf = malloc(64 * BS);
+
+	put(a, 1, 0, 64);
+	uint32_t before = st->m.nslots;
+	for (size_t i = 0; i < 64; i++)	/* a's blocks, but 4 new ones at the start */
+		pattern(buf + i * BS, i < 4 ? 2 : 1, i);
+	memset(buf + 10 * BS, 0, 6 * BS);	/* and zeros: no slot */
+	cr_assert_eq(blk_write(b, buf, 0, 64 * BS, 0), 0);
+	cr_expect_leq(st->m.nslots - before, 4 + 15, "grew by %u slots for 4 new blocks", st->m.nslots - before);
+	for (size_t i = 1; i < 4; i++)
+		cr_expect_eq(b->map[i], b->map[0] + i, "the new blocks in sequence");
+	free(buf);
+	blk_vol_close(a);
+	blk_vol_close(b);
 }
 
 static uint64_t data_disk_bytes(void)
