@@ -10,7 +10,9 @@
  * CHUNK are served as they arrive, so a client costs bounded memory. A
  * FLUSH waits for the writes the connection received before it, then makes
  * the whole store durable (blk_flush()), which covers writes completed on
- * every connection: hence multi-conn. With structured replies a READ sends
+ * every connection: hence multi-conn. A connection that wrote BEHIND bytes
+ * since its last flush flushes behind its writes (see write_behind()).
+ * With structured replies a READ sends
  * the zeros the volume's map knows of as hole chunks. Each thread keeps its
  * request buffer for reuse. Options we do not implement (TLS) are refused
  * with NBD_REP_ERR_UNSUP, which clients handle by falling back.
