@@ -10,7 +10,9 @@
  * CHUNK are served as they arrive, so a client costs bounded memory. A
  * FLUSH waits for the writes the connection received before it, then makes
  * the whole store durable (blk_flush()), which covers writes completed on
- * every connection: hence multi-conn. With structured replies a READ sends
+ * every connection: hence multi-conn. A connection that wrote BEHIND bytes
+ * since its last flush flushes behind its writes (see write_behind()).
+ * With structured replies a READ sends
  * the zeros the volume's map knows of as hole chunks. Each thread keeps its
  * request buffer for reuse. Options we do not implement (TLS) are refused
  * with NBD_REP_ERR_UNSUP, which clients handle by falling back.
@@ -48,6 +50,7 @@
 #define BS_MAX      1024	/* descriptors in one block status reply */
 #define MIN_BUF     4096u	/* buffers are MIN_BUF << k long, up to CHUNK */
 #define META_ID     1		/* base:allocation's context id */
+#define BEHIND      (64u << 20)	/* bytes a connection writes between flushes before it flushes itself */
 
 struct conn;
 
@@ -114,6 +117,8 @@ struct conn {
 	bool watcher_asleep;	/* without a timeout: the connection was quiet */
 	bool closing;		/* the client left: every thread leaves once done */
 	uint64_t writes;	/* writes received */
+	uint64_t unflushed;	/* bytes written since the last flush, the client's or a write-behind one */
+	bool flushing;		/* a thread flushes behind the writes */
 	pthread_mutex_t send_lock;	/* one reply at a time on the socket */
 };
 
@@ -916,6 +921,30 @@ static bool wait_turn(struct conn *c, struct worker *w)
 	return true;
 }
 
+/* Write-behind: a connection that has written BEHIND bytes since its last
+ * flush has one of its threads, the one that served the write that crossed
+ * the line, flush the store while the others go on. Overwrites are
+ * copy-on-write once committed, and only a commit turns the blocks they
+ * free into spares that later writes reuse (allocated and maybe cached)
+ * instead of growing the file: fio's 512 MiB seq overwrite 1M grew the
+ * data file by 512 MiB to punch 384 MiB at its final FLUSH, which took
+ * 390 ms (fdatasync of new blocks 257, punch 90, checkpoint 16; qemu-nbd's
+ * 127) and made the run 0.9x qemu-nbd. The writes need not wait for it
+ * (blk_flush() holds the store lock only between its syncs), its error is
+ * the store's, which the client's next FLUSH reports. Under c->lock,
+ * dropped while it flushes. */
+static void write_behind(struct conn *c, struct worker *w)
+{
+	c->flushing = true;
+	c->unflushed = 0;
+	if (c->leader == (int)w->id)
+		give_away(c);
+	pthread_mutex_unlock(&c->lock);
+	blk_flush(c->s);
+	pthread_mutex_lock(&c->lock);
+	c->flushing = false;
+}
+
 /* A thread of the connection: leads while it holds the socket, waits for
  * its turn when another does, leaves once the client left. */
 static void *work(void *arg)
@@ -936,6 +965,10 @@ static void *work(void *arg)
 			pthread_cond_broadcast(&c->watch);
 			break;
 		}
+		if (w->r.type == NBD_CMD_WRITE && !w->r.err)
+			c->unflushed += w->r.len;
+		else if (w->r.type == NBD_CMD_FLUSH)
+			c->unflushed = 0;
 		if (!got)
 			continue;
 		w->r.busy = true;
@@ -946,6 +979,8 @@ static void *work(void *arg)
 		pthread_mutex_lock(&c->lock);
 		w->r.busy = false;
 		pthread_cond_broadcast(&c->done);
+		if (c->unflushed >= BEHIND && !c->flushing)
+			write_behind(c, w);
 		c->idle += c->leader != (int)w->id;
 	}
 	pthread_mutex_unlock(&c->lock);

@@ -4,7 +4,9 @@
  * replies out of order (a request held back by the test hook does not hold
  * back the ones after it), a FLUSH that waits for the writes before it but
  * not for the reads after it, structured replies (holes sent as such unless
- * DF) and base:allocation block status, flags checked per command.
+ * DF) and base:allocation block status, flags checked per command, and
+ * a client that writes much without a FLUSH has the store committed behind
+ * its writes.
  */
 #include <criterion/criterion.h>
 #include <endian.h>
@@ -16,6 +18,7 @@
 #include <unistd.h>
 #include "blk/nbd.h"
 #include "blk/nbd_proto.h"
+#include "blk/store_impl.h"
 #include "tests/blk/blk_test.h"
 
 #define NBLOCKS 256
@@ -31,7 +34,7 @@ static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
 static bool released;
 static uint16_t held_type;
-static unsigned flushes_seen, held_seen;
+static unsigned flushes_seen, held_seen, commits_seen;
 
 static void hook(void *arg, uint16_t type, uint64_t off)
 {
@@ -185,7 +188,7 @@ static void setup(void)
 	blk_vol_close(v);
 	released = false;
 	held_type = NBD_CMD_READ;
-	flushes_seen = held_seen = 0;
+	flushes_seen = held_seen = commits_seen = 0;
 }
 
 static void teardown(void)
@@ -482,4 +485,36 @@ Test(nbd, block_status)
 	cr_assert_eq(be32toh(d[1]), NBD_STATE_HOLE | NBD_STATE_ZERO);
 	request(NBD_CMD_BLOCK_STATUS, 0, 5, (NBLOCKS - 1) * BS, 2 * BS, NULL);
 	cr_assert_eq(chunk_error(5), EINVAL, "past the end");
+}
+
+/* The store's commit hook (the flushing thread, store lock dropped). */
+static void count_commit(struct blk_store *s)
+{
+	(void)s;
+	pthread_mutex_lock(&gate_lock);
+	commits_seen++;
+	pthread_cond_broadcast(&gate_cond);
+	pthread_mutex_unlock(&gate_lock);
+}
+
+/* 64 MiB of WRITEs (the whole 1 MiB volume over and over, new bytes each
+ * time) and no FLUSH: the server commits the store behind them. */
+Test(nbd, write_behind_commits_without_a_flush)
+{
+	uint8_t *b = malloc(NBLOCKS * BS);
+	uint32_t err;
+
+	cr_assert(b);
+	connect_to(false);
+	st->commit_hook = count_commit;
+	for (unsigned round = 0; round < 64; round++) {
+		for (unsigned i = 0; i < NBLOCKS; i++)
+			pattern(b + i * BS, 10 + round, i);
+		request(NBD_CMD_WRITE, 0, round, 0, NBLOCKS * BS, b);
+		cr_assert_eq(simple_reply(&err), round);
+		cr_assert_eq(err, 0);
+	}
+	wait_seen(&commits_seen, 1);
+	cr_assert_eq(flushes_seen, 0, "no FLUSH was sent");
+	free(b);
 }
