@@ -54,22 +54,25 @@ void blk_index_free(struct blk_index *ix)
 	ix->tab = NULL;
 }
 
+/* Entries of a cluster lie in order of their homes (ties in insertion
+ * order): the new entry goes after those whose home is not past its own,
+ * and the rest of the cluster moves up one position. Only the entries
+ * passed before it need their slot words (a miss on the slot table each);
+ * the ones moved up do not, and at load 0.85 they are most of the cluster. */
 static void place(struct blk_index *ix, uint32_t slot)
 {
 	size_t i = home(ix, slot), d = 0;
 
-	while (ix->tab[i]) {
-		size_t e = dist(ix, home(ix, ix->tab[i]), i);
-		if (e < d) {	/* the resident is nearer its home: it moves on */
-			uint32_t t = ix->tab[i];
-			ix->tab[i] = slot;
-			slot = t;
-			d = e;
-		}
+	while (ix->tab[i] && dist(ix, home(ix, ix->tab[i]), i) >= d) {
 		i = next(ix, i);
 		d++;
 	}
-	ix->tab[i] = slot;
+	while (slot) {
+		uint32_t t = ix->tab[i];
+		ix->tab[i] = slot;
+		slot = t;
+		i = next(ix, i);
+	}
 }
 
 static int grow(struct blk_index *ix)
