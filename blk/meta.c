@@ -310,6 +310,7 @@ void meta_drop(struct blk_meta *m, uint32_t slot)
 {
 	bool recent = m->slots[slot] & REF_NEW;
 
+	m->changes++;
 	if (m->slots[slot] & REF_INDEXED)
 		blk_index_remove(&m->ix, slot);	/* I8 */
 	m->slots[slot] = 0;

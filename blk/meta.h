@@ -115,6 +115,7 @@ struct blk_meta {
 	uint64_t *freemap[2];
 	uint32_t nfree[2], cursor[2];
 	int last_from;			/* where meta_alloc() took its last run */
+	uint64_t changes;		/* slots freed or rewritten in place, ever */
 	struct slot_list pending;
 	struct slot_list fresh;		/* REF_NEW slots */
 	size_t allocs;			/* slots allocated since the last commit */

@@ -62,7 +62,10 @@
  *  L   s->commit, then s->lock, never taken recursively. s->lock guards
  *      the metadata: blk_read(), blk_list() and blk_stat() share it,
  *      every other call holds it exclusively (blk_write() per batch of
- *      blocks); the functions below expect it held. s->commit keeps
+ *      blocks, dropping it while the batch's data goes to slots it has
+ *      reserved and nothing names yet; m.changes tells it whether a block
+ *      it shares was freed or rewritten meanwhile, and then it starts
+ *      over); the functions below expect it held. s->commit keeps
  *      commits in order: whoever commits holds it (store_lock()), and
  *      blk_flush() holds only it while it syncs and punches, so I/O goes
  *      on (a commit covers the records logged before it began: I2 keeps

@@ -300,11 +300,11 @@ static int unwind(struct blk_store *s, struct wblk *b, size_t n, int err)
 	return rewrote ? store_fail(s, err, "cannot rewrite blocks in the data file") : err;
 }
 
-/* Writes the fresh blocks, one pwritev per run of consecutive slots. */
+/* Writes the fresh blocks, one pwritev per run of consecutive slots; with
+ * or without the lock (install_concurrent()). */
 static int write_fresh(struct blk_store *s, const struct wblk *b, size_t n)
 {
 	struct iovec iov[WBATCH];
-	bool any = false;
 
 	for (size_t i = 0; i < n;) {
 		if (!b[i].fresh) {
@@ -331,9 +331,7 @@ static int write_fresh(struct blk_store *s, const struct wblk *b, size_t n)
 			blk_err("cannot write the data file: %s", strerror(-err));
 			return err;
 		}
-		any = true;
 	}
-	s->data_dirty |= any;
 	return 0;
 }
 
@@ -380,23 +378,27 @@ static void prefetch(struct blk_store *s, const uint32_t *map, const struct wblk
 	blk_index_prefetch(&s->m.ix, keys, nk);
 }
 
-/* Points blocks lba .. lba+n-1 at their new content, sharing equal blocks;
- * all or nothing until the records are logged (then only a failed store or
- * no memory stops it halfway). The caller holds the write lock. */
-static int install(struct blk_vol *v, uint64_t lba, struct wblk *b, size_t n)
+/* Decides where each block of lba .. lba+n-1 goes: zeros, a block it
+ * shares, its own slot rewritten in place, or a new slot (reserved here);
+ * *rewrites says whether any block is rewritten in place. The caller holds
+ * the write lock. */
+static int place_blocks(struct blk_vol *v, uint64_t lba, struct wblk *b, size_t n, bool *rewrites)
 {
 	struct blk_store *s = vol_store(v);
 	struct reserve r = { 0 };
 	int err = store_writable(s);	/* I6: not even data */
 
+	*rewrites = false;
+	for (size_t i = 0; i < n; i++) {	/* what unwind() looks at, whatever fails */
+		b[i].fresh = b[i].rewrite = false;
+		b[i].slot = 0;
+	}
 	if (err)
 		return err;
 	prefetch(s, v->map + lba, b, n);
 	for (size_t i = 0; i < n && !err; i++) {
 		struct wblk *w = &b[i];
 		uint32_t old = v->map[lba + i];
-		w->fresh = w->rewrite = false;
-		w->slot = 0;
 		if (w->zero)
 			continue;	/* I3 */
 		if (old && slot_hash_eq(&s->m, old, &w->h) && same_bytes(s, old, w->src))
@@ -405,7 +407,8 @@ static int install(struct blk_vol *v, uint64_t lba, struct wblk *b, size_t n)
 			w->slot = find_equal(s, b, i, w);
 		if (!w->slot && rewritable(s, b, i, old)) {
 			w->slot = old;	/* its hash changes once it is written (J_REHASH) */
-			w->fresh = w->rewrite = true;
+			w->fresh = w->rewrite = *rewrites = true;
+			s->m.changes++;	/* its bytes change: see install_concurrent() */
 			continue;
 		}
 		if (w->slot || (err = take_slot(&s->m, &r, w, n - i, &w->slot)))
@@ -417,19 +420,73 @@ static int install(struct blk_vol *v, uint64_t lba, struct wblk *b, size_t n)
 	}
 	if (r.left)
 		meta_alloc_return(&s->m, r.next, r.left);
-	if (!err)
-		err = write_fresh(s, b, n);
-	if (err)
-		return unwind(s, b, n, err);
+	return err;
+}
+
+/* Logs the batch's records (I5) once its data is written; the caller holds
+ * the write lock. */
+static int log_blocks(struct blk_vol *v, uint64_t lba, const struct wblk *b, size_t n)
+{
+	struct blk_store *s = vol_store(v);
+	int err = 0;
+
 	for (size_t i = 0; i < n && !err; i++) {
 		struct j_slot r = { .slot = b[i].slot, .hash = b[i].h };
 		struct j_map m = { .vol = v->id, .slot = b[i].slot, .lba = lba + i };
+		s->data_dirty |= b[i].fresh;
 		if (b[i].fresh)
 			err = store_change(s, b[i].rewrite ? J_REHASH : J_SLOT, &r, sizeof(r));
 		if (!err && v->map[lba + i] != b[i].slot)
 			err = store_change(s, J_MAP, &m, sizeof(m));
 	}
 	return err;
+}
+
+/* Points blocks lba .. lba+n-1 at their new content, sharing equal blocks;
+ * all or nothing until the records are logged (then only a failed store or
+ * no memory stops it halfway). The caller holds the write lock. */
+static int install(struct blk_vol *v, uint64_t lba, struct wblk *b, size_t n)
+{
+	struct blk_store *s = vol_store(v);
+	bool rewrites;
+	int err = place_blocks(v, lba, b, n, &rewrites);
+
+	if (!err)
+		err = write_fresh(s, b, n);
+	return err ? unwind(s, b, n, err) : log_blocks(v, lba, b, n);
+}
+
+/* As install(), but the data goes to its new slots with the lock dropped,
+ * so that writers of other blocks go on meanwhile: nothing reads or
+ * names those slots until the records are logged. Not when a block is
+ * rewritten in place (a reader could see it half written). Meanwhile the
+ * blocks the batch shares could only change by being freed or rewritten
+ * in place, which bumps m.changes: then the batch starts over under the
+ * lock. Called and returns with the write lock held. */
+static int install_concurrent(struct blk_vol *v, uint64_t lba, struct wblk *b, size_t n)
+{
+	struct blk_store *s = vol_store(v);
+	bool rewrites, fresh = false;
+	int err = place_blocks(v, lba, b, n, &rewrites);
+
+	for (size_t i = 0; i < n; i++)
+		fresh |= b[i].fresh;
+	if (err || rewrites || !fresh) {
+		if (!err)
+			err = write_fresh(s, b, n);
+		return err ? unwind(s, b, n, err) : log_blocks(v, lba, b, n);
+	}
+	uint64_t changes = s->m.changes;
+	pthread_rwlock_unlock(&s->lock);
+	err = write_fresh(s, b, n);
+	pthread_rwlock_wrlock(&s->lock);
+	if (err)
+		return unwind(s, b, n, err);
+	if (s->m.changes != changes) {
+		unwind(s, b, n, 0);
+		return install(v, lba, b, n);
+	}
+	return log_blocks(v, lba, b, n);
 }
 
 static void prepare(struct wblk *w, const uint8_t *src, size_t bs)
@@ -477,7 +534,7 @@ int blk_write(struct blk_vol *v, const void *buf, uint64_t off, size_t len, unsi
 			for (size_t i = 0; i < nb; i++)
 				prepare(&b[i], src + (i << s->m.shift), s->m.bs);
 			pthread_rwlock_wrlock(&s->lock);
-			err = install(v, lba, b, nb);
+			err = install_concurrent(v, lba, b, nb);
 			n = nb << s->m.shift;
 		}
 		full = s->j.len >= JBUF_MAX;
