@@ -1,3 +1,4 @@
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +30,7 @@ static void charge(double *tat, double start, double rate, double cost)
 		*tat = (*tat > start ? *tat : start) + cost / rate;
 }
 
-void io_cap_take(struct io_cap *const *caps, unsigned n, uint64_t bytes)
+void io_cap_take(struct io_cap *const *caps, unsigned n, uint64_t bytes, int wake_fd)
 {
 	struct io_cap *held[IO_CAP_LEVELS];
 	unsigned k = 0;
@@ -53,10 +54,13 @@ void io_cap_take(struct io_cap *const *caps, unsigned n, uint64_t bytes)
 		charge(&held[i]->tat_bytes, start, held[i]->bps, (double)bytes);
 		pthread_mutex_unlock(&held[i]->lock);
 	}
-	if (start > now) {
-		struct timespec t = { (time_t)start, (long)((start - (time_t)start) * 1e9) };
-		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &t, NULL) != 0)
-			;
+	struct pollfd p = { wake_fd, POLLIN, 0 };
+	while (start > now) {
+		double left = start - now;
+		struct timespec t = { (time_t)left, (long)((left - (time_t)left) * 1e9) };
+		if (ppoll(&p, 1, &t, NULL) > 0)
+			return;
+		now = io_now_ns() * 1e-9;
 	}
 }
 

@@ -33,10 +33,12 @@ void io_cap_init(struct io_cap *c, double iops, double bps);
 void io_cap_destroy(struct io_cap *c);
 /*
  * Takes the tokens of one request of `bytes` from caps[0..n) (NULL entries
- * and caps without limits are skipped), sleeping until all allow it. The
- * caps are locked in array order: callers list them disk, VM, group.
+ * and caps without limits are skipped), sleeping until all allow it or
+ * wake_fd becomes readable (a reset or teardown: a group cap pushed far
+ * ahead by another VM's requests must not hold it). The caps are locked
+ * in array order: callers list them disk, VM, group.
  */
-void io_cap_take(struct io_cap *const *caps, unsigned n, uint64_t bytes);
+void io_cap_take(struct io_cap *const *caps, unsigned n, uint64_t bytes, int wake_fd);
 
 /* An iops or bps value (K/M/G suffixes): 0, or -1 with why. */
 int io_cap_parse(const char *key, const char *value, double *out, char *err, size_t errlen);

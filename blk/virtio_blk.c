@@ -221,20 +221,20 @@ static int64_t serve(struct vblk *b, struct io_stats *stats, const struct virtq_
 	switch (h.type) {
 	case VIRTIO_BLK_T_IN:
 		if (in == 0 && out % SECTOR == 0 && in_range(b, h.sector, out / SECTOR)) {
-			io_cap_take(b->caps, IO_CAP_LEVELS, out);
+			io_cap_take(b->caps, IO_CAP_LEVELS, out, b->stop_fd);
 			if (disk_readv(b->disk, iov, to_iov(&w, 0, out, iov), h.sector * SECTOR) == 0)
 				st = VIRTIO_BLK_S_OK, bytes = out, written += out;
 		}
 		break;
 	case VIRTIO_BLK_T_OUT:
 		if (out == 0 && in % SECTOR == 0 && in_range(b, h.sector, in / SECTOR) && !b->spec.ro) {
-			io_cap_take(b->caps, IO_CAP_LEVELS, in);
+			io_cap_take(b->caps, IO_CAP_LEVELS, in, b->stop_fd);
 			if (disk_writev(b->disk, iov, to_iov(&r, sizeof(h), in, iov), h.sector * SECTOR) == 0)
 				st = VIRTIO_BLK_S_OK, bytes = in;
 		}
 		break;
 	case VIRTIO_BLK_T_FLUSH:
-		io_cap_take(b->caps, IO_CAP_LEVELS, 0);
+		io_cap_take(b->caps, IO_CAP_LEVELS, 0, b->stop_fd);
 		if (disk_flush(b->disk) == 0)
 			st = VIRTIO_BLK_S_OK;
 		break;
@@ -253,7 +253,7 @@ static int64_t serve(struct vblk *b, struct io_stats *stats, const struct virtq_
 	case VIRTIO_BLK_T_DISCARD:
 	case VIRTIO_BLK_T_WRITE_ZEROES:
 		if (out == 0) {
-			io_cap_take(b->caps, IO_CAP_LEVELS, 0);
+			io_cap_take(b->caps, IO_CAP_LEVELS, 0, b->stop_fd);
 			st = zero_ranges(b, &r, h.type == VIRTIO_BLK_T_DISCARD, &bytes);
 		}
 		break;
@@ -577,9 +577,11 @@ static int vblk_setup(struct vm *vm, char *err, size_t errlen)
 	const char *value;
 	double iops = 0, bps = 0;
 	for (unsigned i = 0; (value = vm_option(vm, "io-iops", i)); i++)
-		io_cap_parse("io-iops", value, &iops, err, errlen);
+		if (io_cap_parse("io-iops", value, &iops, err, errlen))
+			return -1;
 	for (unsigned i = 0; (value = vm_option(vm, "io-bps", i)); i++)
-		io_cap_parse("io-bps", value, &bps, err, errlen);
+		if (io_cap_parse("io-bps", value, &bps, err, errlen))
+			return -1;
 	io_cap_init(&vv->cap, iops, bps);
 	for (unsigned i = 0; (value = vm_option(vm, "group", i)); i++)
 		vv->group = io_cap_group(value) ? value : NULL;
@@ -640,7 +642,7 @@ static void vblk_stats(struct vm *vm, struct stats_out *o)
 		stats_u64(o, "ioeventfd", (uint64_t)b->dev.ioeventfd);
 		stats_u64(o, "wakeups", b->wakeups);
 		stats_u64(o, "batches", b->batches);
-		stats_u64(o, "poll_us", b->threads[0]->poll_ns / 1000);
+		stats_u64(o, "poll_us", b->n_threads ? b->threads[0]->poll_ns / 1000 : 0);
 		stats_u64(o, "cap_waits", b->cap.waits);
 		stats_num(o, "cap_wait_s", b->cap.waited_ns * 1e-9);
 		stats_end(o);
