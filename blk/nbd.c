@@ -755,7 +755,7 @@ static int check(const struct conn *c, const struct req *r)
 	case NBD_CMD_TRIM:
 		break;
 	case NBD_CMD_FLUSH:
-		return r->off || r->len ? -EINVAL : 0;
+		return r->off || r->len || (r->flags & ~allowed) ? -EINVAL : 0;
 	default:
 		return -EINVAL;
 	}
@@ -803,8 +803,15 @@ static int read_request(struct conn *c, struct worker *w)
 	c->deadline = deadline_in(c->o->timeout);
 	if (recv_all(c, (uint8_t *)&rq + got, sizeof(rq) - got) || be32toh(rq.magic) != NBD_REQUEST_MAGIC)
 		return -1;
-	*r = (struct req){ .type = be16toh(rq.type), .flags = be16toh(rq.flags), .handle = rq.handle,
-			   .off = be64toh(rq.off), .len = be32toh(rq.len), .worker = w->id };
+	/* Field by field: busy and wseq belong to c->lock (wait_writes() reads them). */
+	r->type = be16toh(rq.type);
+	r->flags = be16toh(rq.flags);
+	r->handle = rq.handle;
+	r->off = be64toh(rq.off);
+	r->len = be32toh(rq.len);
+	r->err = 0;
+	r->buf = NULL;
+	r->worker = w->id;
 	bool payload = r->type == NBD_CMD_WRITE;
 
 	if (r->type == NBD_CMD_DISC || ((payload || r->type == NBD_CMD_READ) && r->len > MAX_PAYLOAD))
