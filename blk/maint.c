@@ -67,7 +67,7 @@ int blk_stat(struct blk_store *s, struct blk_stats *st)
 /* Reads a slot into s->rmw and checks it against its hash. */
 static bool slot_intact(struct blk_store *s, uint32_t slot)
 {
-	if (slot_read(s, slot, s->rmw))
+	if (slots_read(s, slot, 1, s->rmw))
 		return false;
 	struct blk_hash h = blk_hash128(s->rmw, s->m.bs);
 	return slot_hash_eq(&s->m, slot, &h);
@@ -109,7 +109,7 @@ int64_t blk_dedup(struct blk_store *s)
 		size_t pos = 0;
 		uint32_t c;
 		while (!remap[slot] && (c = blk_index_next(&s->m.ix, s->m.slots[slot] & SLOT_HASH, &pos))) {
-			if (!slot_read(s, c, s->scratch) && !memcmp(s->scratch, s->rmw, s->m.bs))
+			if (!slots_read(s, c, 1, s->scratch) && !memcmp(s->scratch, s->rmw, s->m.bs))
 				remap[slot] = c;
 		}
 		if (remap[slot])

@@ -45,14 +45,29 @@ enum blk_dedup blk_store_dedup_mode(const struct blk_store *s) { return s->dedup
 
 /* --- data file ---------------------------------------------------------- */
 
-int slot_read(struct blk_store *s, uint32_t slot, void *buf)
+int slots_read(struct blk_store *s, uint32_t first, uint32_t n, void *buf)
 {
-	ssize_t n = pread(s->datafd, buf, s->m.bs, (off_t)slot << s->m.shift);
+	uint64_t off = (uint64_t)first << s->m.shift, len = (uint64_t)n << s->m.shift;
 
-	if (n == (ssize_t)s->m.bs)
+	if (data_map_covers(&s->dmap, off, len) ? !data_map_copy(&s->dmap, buf, off, len)
+						: pread(s->datafd, buf, len, off) == (ssize_t)len)
 		return 0;
-	blk_err("cannot read block %u of the data file: %s", slot, n < 0 ? strerror(errno) : "short file");
-	return -EIO;
+	/* Again block by block with pread(), which names the block and says why. */
+	for (uint32_t i = 0; i < n; i++) {
+		ssize_t r = pread(s->datafd, (uint8_t *)buf + ((size_t)i << s->m.shift), s->m.bs,
+				  (off_t)(first + i) << s->m.shift);
+		if (r != (ssize_t)s->m.bs) {
+			blk_err("cannot read block %u of the data file: %s", first + i,
+				r < 0 ? strerror(errno) : "short file");
+			return -EIO;
+		}
+	}
+	return 0;
+}
+
+void store_map_slots(struct blk_store *s)
+{
+	data_map_grow(&s->dmap, (uint64_t)s->m.nslots << s->m.shift);
 }
 
 /* Returns the space of slots first .. first+n-1 to the file system. */
@@ -239,6 +254,7 @@ int blk_flush(struct blk_store *s)
 
 static void store_free(struct blk_store *s)
 {
+	data_map_free(&s->dmap);
 	meta_release(&s->m);
 	free(s->j.buf);
 	free(s->j.out);
@@ -503,6 +519,8 @@ int blk_store_open_mode(const char *dir, enum blk_open_mode mode, struct blk_sto
 		err = replay_all(s, dir, &ci);
 	if (!err)
 		err = recover(s);
+	if (!err)
+		data_map_init(&s->dmap, s->datafd, (uint64_t)s->m.nslots << s->m.shift);
 	/* Restore both copies: the damaged one is the next to be written,
 	 * unless journal g+1 was replayed (then g + 2 comes first). */
 	for (uint64_t n = s->j.gen - ci.gen + 1; !err && s->damage.meta && mode != BLK_OPEN_READ && n--;)

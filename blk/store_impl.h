@@ -79,6 +79,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include "blk/data_map.h"
 #include "blk/journal.h"
 #include "blk/meta.h"
 #include "blk/store.h"
@@ -87,6 +88,7 @@ struct blk_store {
 	pthread_mutex_t commit;		/* L */
 	pthread_rwlock_t lock;		/* L */
 	int dirfd, datafd;
+	struct data_map dmap;		/* reads; grown under the write lock (L) */
 	enum blk_open_mode mode;
 	enum blk_dedup dedup;
 	struct blk_meta m;
@@ -139,7 +141,11 @@ static inline void store_unlock(struct blk_store *s)
 }
 
 /* store.c */
-int slot_read(struct blk_store *s, uint32_t slot, void *buf);
+/* Reads slots first .. first+n-1 into buf (-EIO, said, if one cannot be
+ * read); the caller holds the lock. */
+int slots_read(struct blk_store *s, uint32_t first, uint32_t n, void *buf);
+/* Makes the read mapping cover every slot; under the write lock. */
+void store_map_slots(struct blk_store *s);
 /* Logs a metadata change and applies it (I5). */
 int store_change(struct blk_store *s, uint32_t type, const void *p, uint32_t len);
 /* Marks the store failed (I6), says why; returns err. */

@@ -155,19 +155,16 @@ static int read_block(struct blk_vol *v, uint64_t lba, uint8_t *buf)
 		memset(buf, 0, v->m->bs);
 		return 0;
 	}
-	int err = slot_read(vol_store(v), slot, buf);
+	int err = slots_read(vol_store(v), slot, 1, buf);
 	return err ? err : verify(v, lba, slot, buf);
 }
 
-/* Blocks read over inside a run (zeros, or stored elsewhere) before the
- * run ends; and the longest run, in blocks. */
-#define GAP_MAX 4
-#define RUN_MAX 256
+/* Blocks copied before they are verified: the copy is still in cache. */
+#define RUN_MAX 16
 
 /* Reads whole blocks lba .. lba+n-1 into dst, each verified; the caller
- * holds the lock. Blocks written together sit in consecutive slots: one
- * pread per run of them, read straight over up to GAP_MAX blocks in the
- * middle that are zeros or stored elsewhere, which are then filled in. */
+ * holds the lock. Blocks written together sit in consecutive slots and are
+ * copied as one run. */
 static int read_blocks(struct blk_vol *v, uint64_t lba, size_t n, uint8_t *dst)
 {
 	struct blk_store *s = vol_store(v);
@@ -177,22 +174,15 @@ static int read_blocks(struct blk_vol *v, uint64_t lba, size_t n, uint8_t *dst)
 
 	for (size_t i = 0, end; i < n && !err; i += end) {
 		uint32_t slot = map[i];
-		end = 1;
-		if (slot) {
-			for (size_t k = 1; i + k < n && k < RUN_MAX && k - end < GAP_MAX; k++)
-				if (map[i + k] == slot + k)
-					end = k + 1;
-			size_t len = end << s->m.shift;
-			if (end > 1 && pread(s->datafd, dst + i * bs, len, (off_t)slot << s->m.shift) != (ssize_t)len)
-				end = 1;	/* a short file: block by block, to name the block */
+		for (end = 1; slot && i + end < n && end < RUN_MAX && map[i + end] == slot + end; end++)
+			;
+		if (!slot) {
+			memset(dst + i * bs, 0, bs);
+			continue;
 		}
-		for (size_t j = i; j < i + end && !err; j++) {
-			uint8_t *b = dst + j * bs;
-			if (!map[j])
-				memset(b, 0, bs);
-			else if ((end > 1 && map[j] == slot + (j - i)) || !(err = slot_read(s, map[j], b)))
-				err = verify(v, lba + j, map[j], b);
-		}
+		err = slots_read(s, slot, end, dst + i * bs);
+		for (size_t j = i; j < i + end && !err; j++)
+			err = verify(v, lba + j, map[j], dst + j * bs);
 	}
 	return err;
 }
@@ -230,7 +220,7 @@ int blk_read(struct blk_vol *v, void *buf, uint64_t off, size_t len)
 
 static bool same_bytes(struct blk_store *s, uint32_t slot, const void *data)
 {
-	return !slot_read(s, slot, s->scratch) && !memcmp(s->scratch, data, s->m.bs);
+	return !slots_read(s, slot, 1, s->scratch) && !memcmp(s->scratch, data, s->m.bs);
 }
 
 /* A block of a write: its content and where it ends up. */
@@ -537,6 +527,7 @@ int blk_write(struct blk_vol *v, const void *buf, uint64_t off, size_t len, unsi
 			err = install_concurrent(v, lba, b, nb);
 			n = nb << s->m.shift;
 		}
+		store_map_slots(s);	/* before readers see the new slots */
 		full = s->j.len >= JBUF_MAX;
 		pthread_rwlock_unlock(&s->lock);
 		src += n;
