@@ -1176,6 +1176,8 @@ int blk_nbd_serve(struct blk_store *s, int lfd, const struct blk_nbd_opts *o,
 		if (poll(&p, 1, 200) <= 0)
 			continue;
 		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0 && (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM))
+			usleep(100000);	/* the connection stays queued: not a busy loop until a descriptor frees */
 		if (fd < 0)
 			continue;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # NBD server limits against hostile clients (tests/blk/nbd_hostile.py):
 # export names with NUL, silent connections, a client limit, handshake and
-# idle timeouts, memory per client; large requests still served whole.
+# idle timeouts, memory per client; large requests still served whole; no
+# busy loop when the server runs out of descriptors.
 source "$(dirname "$0")/../harness.sh"
 
 if ! command -v qemu-img >/dev/null || ! command -v qemu-io >/dev/null || ! command -v python3 >/dev/null; then
@@ -59,6 +60,22 @@ if hold "two clients in transmission" go 2; then
 	release
 fi
 t_expect "with the two gone, a client gets in" 0 timeout 10 qemu-img info "$(url disk)"
+stop
+
+# Out of descriptors: the server waits for one instead of spinning on accept.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+serve || { t_done; exit; }
+prlimit --pid "$SERVER" --nofile=24:24
+if hold "connections past the descriptor limit" silent 40; then
+	sleep 0.5
+	before=$(cpu_ticks "$SERVER")
+	sleep 2
+	used=$(($(cpu_ticks "$SERVER") - before))
+	if [ "$used" -lt 50 ]; then t_pass "out of descriptors: $used ticks of CPU in 2 s"
+	else t_fail "out of descriptors: the server spins" "$used ticks of CPU in 2 s"; fi
+	release
+	t_expect "with descriptors back, a client gets in" 0 timeout 10 qemu-img info "$(url disk)"
+fi
 stop
 t_expect "fsck after hostile clients" 0 "$BEYOND" blk fsck "$S"
 t_done
