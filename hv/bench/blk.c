@@ -138,7 +138,6 @@ static int write_json(const struct bench_out *o, const struct blk_bench_cfg *c, 
 		json_str(&j, "space_skipped", s->check.reason);
 	json_space(&j, s);
 	json_rows(&j, "speed_api", p->api, p->napi);
-	json_rows(&j, "speed_nbd", p->nbd, p->nnbd);
 	json_num(&j, "hash_xxh3_128_gbs", p->hash_gbs, 2);
 	json_num(&j, "memcpy_gbs", p->memcpy_gbs, 2);
 	json_num(&j, "hash_xxh3_128_cached_gbs", p->hash_cached_gbs, 2);
@@ -157,10 +156,9 @@ static int write_dat(const struct bench_out *o, const struct space_result *s, co
 
 	if (!f)
 		return -1;
-	fprintf(f, "# pattern raw_MBs store_MBs nbd_raw_MBs nbd_store_MBs\n");
+	fprintf(f, "# pattern raw_MBs store_MBs\n");
 	for (int i = 0; i < p->napi; i++)
-		fprintf(f, "\"%s\" %.1f %.1f %.1f %.1f\n", p->api[i].name, p->api[i].raw_mbs, p->api[i].store_mbs,
-			i < p->nnbd ? p->nbd[i].raw_mbs : 0, i < p->nnbd ? p->nbd[i].store_mbs : 0);
+		fprintf(f, "\"%s\" %.1f %.1f\n", p->api[i].name, p->api[i].raw_mbs, p->api[i].store_mbs);
 	fprintf(f, "\n\n# round raw_MB qcow2_MB store_MB\n");
 	for (int i = 0; i < s->rounds; i++)
 		fprintf(f, "%d %.1f %.1f %.1f\n", i, s->r[i].raw / 1e6, s->r[i].qcow2 / 1e6, s->r[i].store / 1e6);
@@ -183,8 +181,7 @@ static void plot_body(FILE *gp, const char *dat, void *ctx)
 		fprintf(gp, "plot [0:1] [0:1] 0 title 'space part skipped'\n");
 	fprintf(gp, "set title 'Throughput (page cache; flush rows: durable)'\nset ylabel 'MB/s'\nset xlabel ''\n"
 		"set xtics rotate by -30\n"
-		"plot '%s' index 0 using 2:xtic(1) title 'raw file', '' index 0 using 3 title 'store API',"
-		" '' index 0 using 4 title 'qemu-nbd raw', '' index 0 using 5 title 'store NBD'\n"
+		"plot '%s' index 0 using 2:xtic(1) title 'raw file', '' index 0 using 3 title 'store API'\n"
 		"unset multiplot\nunset xtics\nset xtics\n", dat);
 }
 
@@ -193,7 +190,7 @@ static void plot_body(FILE *gp, const char *dat, void *ctx)
 static const char bench_usage[] =
 	"usage: beyond bench blk [--quick] [--dir DIR] [--json FILE]\n"
 	"  space: 20 similar ext4 images and update rounds, raw vs qcow2 overlays vs the store\n"
-	"  speed: 4K/64K sequential/random I/O, raw file vs store, directly and over NBD; hash vs memcpy\n"
+	"  speed: 4K/64K sequential/random I/O, raw file vs store API; hash vs memcpy\n"
 	"  nbd: beyond's NBD server vs qemu-nbd (raw, qcow2) and nbdkit (file) with fio, qemu-img bench,\n"
 	"       nbdcopy; reads behind a FLUSH\n"
 	"  --quick       a smaller run (a few minutes)\n"
@@ -256,8 +253,6 @@ int bench_blk_main(int argc, char **argv)
 	if (space.check.achieved)
 		print_space(&c, &space);
 	print_rows("speed, store API vs raw file (MB/s)", speed.api, speed.napi);
-	if (speed.nnbd)
-		print_rows("speed through NBD, store vs qemu-nbd serving the raw file (MB/s)", speed.nbd, speed.nnbd);
 	printf("\nhashing XXH3-128 (4 KiB blocks) %.1f GB/s next to memcpy %.1f GB/s in cache (256 KiB), "
 	       "%.1f vs %.1f GB/s from memory\n", speed.hash_cached_gbs, speed.memcpy_cached_gbs, speed.hash_gbs,
 	       speed.memcpy_gbs);

@@ -38,9 +38,8 @@ struct speed_row {
 };
 
 struct speed_result {
-	struct speed_row api[BLK_BENCH_MAX_ROWS], nbd[BLK_BENCH_MAX_ROWS];
-	int napi, nnbd;
-	struct bench_check nbd_check;	/* why NBD rows are missing, if they are */
+	struct speed_row api[BLK_BENCH_MAX_ROWS];
+	int napi;
 	double hash_gbs, memcpy_gbs;			/* data from memory */
 	double hash_cached_gbs, memcpy_cached_gbs;	/* data in the CPU cache */
 };

@@ -2,37 +2,28 @@
  * Speed part of `beyond bench blk`: sequential and random reads and writes
  * of 4 KiB and 64 KiB, on a raw file and on a store volume (same size, same
  * directory, same data: every block distinct, so inline dedup does its full
- * work), directly (pwrite vs store API) and through NBD (qemu-nbd serving
- * the raw file vs our server, one client of our own over a unix socket).
- * Then XXH3-128 hashing next to memcpy, on cached and on uncached data.
+ * work), pwrite/pread against the store API (the NBD server is compared
+ * with qemu-nbd and nbdkit by real clients in blk_nbd.c). Then XXH3-128
+ * hashing next to memcpy, on cached and on uncached data.
  * Most rows are page-cache speeds (no flush, for either side); the "flush"
  * rows flush every 4 MiB as a guest file system would (fdatasync of the
  * raw file, FLUSH of the store), inside the timing: durable writes.
  */
-#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <sys/wait.h>
-#include <pthread.h>
 #include <unistd.h>
 #include "blk/hash.h"
-#include "blk/nbd.h"
-#include "blk/nbd_proto.h"
 #include "blk/store.h"
 #include "hv/bench/blk.h"
 
 struct target {
 	int (*io)(struct target *t, bool write, void *buf, uint64_t off, size_t n);
 	int (*flush)(struct target *t);
-	int fd;			/* raw file or NBD socket */
+	int fd;			/* raw file */
 	struct blk_vol *vol;
-	uint64_t handle;
 };
 
 static int raw_io(struct target *t, bool write, void *buf, uint64_t off, size_t n)
@@ -54,72 +45,6 @@ static int store_io(struct target *t, bool write, void *buf, uint64_t off, size_
 static int store_flush(struct target *t)
 {
 	return blk_flush(blk_vol_store(t->vol));
-}
-
-static int xfer(int fd, void *p, size_t n, bool out)
-{
-	while (n) {
-		ssize_t r = out ? send(fd, p, n, MSG_NOSIGNAL) : recv(fd, p, n, MSG_WAITALL);
-		if (r <= 0)
-			return -EIO;
-		p = (uint8_t *)p + r;
-		n -= r;
-	}
-	return 0;
-}
-
-static int nbd_cmd(struct target *t, uint16_t type, void *buf, uint64_t off, size_t n)
-{
-	struct nbd_request rq = { htobe32(NBD_REQUEST_MAGIC), 0, htobe16(type), t->handle++, htobe64(off),
-				  htobe32(n) };
-	struct nbd_reply rp;
-	size_t out = type == NBD_CMD_WRITE ? n : 0, in = type == NBD_CMD_READ ? n : 0;
-
-	if (xfer(t->fd, &rq, sizeof(rq), true) || (out && xfer(t->fd, buf, out, true)) ||
-	    xfer(t->fd, &rp, sizeof(rp), false) || rp.error || (in && xfer(t->fd, buf, in, false)))
-		return -EIO;
-	return 0;
-}
-
-static int nbd_io(struct target *t, bool write, void *buf, uint64_t off, size_t n)
-{
-	return nbd_cmd(t, write ? NBD_CMD_WRITE : NBD_CMD_READ, buf, off, n);
-}
-
-static int nbd_flush(struct target *t)
-{
-	return nbd_cmd(t, NBD_CMD_FLUSH, NULL, 0, 0);
-}
-
-/* Connects to an NBD server and negotiates export name with NBD_OPT_GO. */
-static int nbd_connect(struct target *t, const char *sock, const char *name)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	uint8_t hello[18];
-	uint32_t n = strlen(name), flags = htobe32(NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES);
-
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
-	t->io = nbd_io;
-	t->flush = nbd_flush;
-	t->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	for (int i = 0; i < 100 && connect(t->fd, (struct sockaddr *)&sa, sizeof(sa)); i++)
-		usleep(50000);	/* the server may still be starting */
-	struct nbd_opt_hdr h = { htobe64(NBD_IHAVEOPT), htobe32(NBD_OPT_GO), htobe32(4 + n + 2) };
-	uint8_t go[4 + 256 + 2] = { 0 };
-	memcpy(go, &(uint32_t){ htobe32(n) }, 4);
-	memcpy(go + 4, name, n);
-	if (xfer(t->fd, hello, sizeof(hello), false) || xfer(t->fd, &flags, 4, true) ||
-	    xfer(t->fd, &h, sizeof(h), true) || xfer(t->fd, go, 4 + n + 2, true))
-		return -EIO;
-	for (;;) {
-		struct nbd_opt_reply r;
-		uint8_t data[1024];
-		if (xfer(t->fd, &r, sizeof(r), false) || be32toh(r.len) > sizeof(data) ||
-		    xfer(t->fd, data, be32toh(r.len), false) || (be32toh(r.type) & 0x80000000u))
-			return -EIO;
-		if (be32toh(r.type) == NBD_REP_ACK)
-			return 0;
-	}
 }
 
 struct pattern {
@@ -228,71 +153,6 @@ static void hash_vs_memcpy(uint8_t *data, size_t len, int reps, double *hash, do
 	free(dst);
 }
 
-struct server_arg {
-	struct blk_store *s;
-	const char *addr;
-	volatile sig_atomic_t stop;
-};
-
-static void *server_main(void *arg)
-{
-	struct server_arg *a = arg;
-
-	static const struct blk_nbd_opts o = BLK_NBD_DEFAULT_OPTS;
-	int lfd = blk_nbd_listen(a->addr);
-
-	if (lfd >= 0)
-		blk_nbd_serve(a->s, lfd, &o, &a->stop);
-	return NULL;
-}
-
-static int nbd_part(const struct blk_bench_cfg *c, struct blk_store *s, struct speed_result *r,
-		    uint8_t *data, const char *rawpath)
-{
-	char addr[4200], rawsock[4200];
-	struct target raw = { 0 }, store = { 0 };
-	struct server_arg sa = { .s = s, .addr = addr };
-	pthread_t t;
-	int err;
-
-	snprintf(addr, sizeof(addr), "unix:%s/nbd.sock", c->work);
-	snprintf(rawsock, sizeof(rawsock), "%s/raw.sock", c->work);
-	pid_t qnbd = fork();
-	if (qnbd == 0) {
-		execlp("qemu-nbd", "qemu-nbd", "-f", "raw", "-x", "raw", "-k", rawsock, rawpath, (char *)NULL);
-		_exit(127);
-	}
-	if (pthread_create(&t, NULL, server_main, &sa)) {
-		kill(qnbd, SIGTERM);
-		waitpid(qnbd, NULL, 0);
-		bench_fail(&r->nbd_check, "cannot start the NBD server thread");
-		return -EAGAIN;
-	}
-	err = nbd_connect(&raw, rawsock, "raw");
-	if (err)
-		bench_fail(&r->nbd_check, "qemu-nbd (qemu-utils) did not serve the raw file");
-	if (!err && (err = nbd_connect(&store, addr + 5, "v")))
-		bench_fail(&r->nbd_check, "could not connect to the store's NBD server");
-	if (!err) {
-		fprintf(stderr, "speed through NBD (qemu-nbd on the raw file vs beyond's server):\n");
-		err = compare(&raw, &store, r->nbd, c->reps, data, c->speed_bytes);
-		r->nnbd = err > 0 ? err : 0;
-		if (err < 0)
-			bench_fail(&r->nbd_check, "I/O through NBD failed");
-	}
-	for (struct target *x = &raw; x; x = x == &raw ? &store : NULL)
-		if (x->fd > 0) {
-			struct nbd_request rq = { htobe32(NBD_REQUEST_MAGIC), 0, htobe16(NBD_CMD_DISC), 0, 0, 0 };
-			xfer(x->fd, &rq, sizeof(rq), true);
-			close(x->fd);
-		}
-	sa.stop = 1;
-	pthread_join(t, NULL);
-	kill(qnbd, SIGTERM);
-	waitpid(qnbd, NULL, 0);
-	return err < 0 ? err : 0;
-}
-
 int blk_bench_speed(const struct blk_bench_cfg *c, struct speed_result *r)
 {
 	char path[4096], rawpath[4096];
@@ -302,7 +162,6 @@ int blk_bench_speed(const struct blk_bench_cfg *c, struct speed_result *r)
 	struct target raw = { .io = raw_io, .flush = raw_flush }, store = { .io = store_io, .flush = store_flush };
 	int err = data ? 0 : -ENOMEM;
 
-	bench_check_init(&r->nbd_check);
 	if (!err)
 		bench_fill(data, size, 42);
 	snprintf(rawpath, sizeof(rawpath), "%s/raw.img", c->work);
@@ -322,8 +181,6 @@ int blk_bench_speed(const struct blk_bench_cfg *c, struct speed_result *r)
 	}
 	if (store.vol)
 		blk_vol_close(store.vol);
-	if (!err && nbd_part(c, s, r, data, rawpath))
-		fprintf(stderr, "bench blk: NBD part skipped: %s\n", r->nbd_check.reason);
 	if (!err) {
 		fprintf(stderr, "hashing next to memcpy:\n");
 		hash_vs_memcpy(data, 256u << 10, c->reps, &r->hash_cached_gbs, &r->memcpy_cached_gbs);
