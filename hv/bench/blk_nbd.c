@@ -106,11 +106,19 @@ static int make_disk(struct env *e, int s, uint64_t bytes)
 			    (unsigned long long)bytes) ? -EIO : 0;
 }
 
+/* SIGTERM, then SIGKILL if the server has not gone within 10 s (a server
+ * that hangs on exit must not hang the benchmark). */
 static void stop_server(struct env *e)
 {
 	if (e->pid > 0) {
+		pid_t gone = 0;
 		kill(e->pid, SIGTERM);
-		waitpid(e->pid, NULL, 0);
+		for (int i = 0; i < 1000 && !(gone = waitpid(e->pid, NULL, WNOHANG)); i++)
+			usleep(10000);
+		if (!gone) {
+			kill(e->pid, SIGKILL);
+			waitpid(e->pid, NULL, 0);
+		}
 	}
 	e->pid = 0;
 	unlink(e->sock);
