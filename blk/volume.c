@@ -396,8 +396,13 @@ static int place_blocks(struct blk_vol *v, uint64_t lba, struct wblk *b, size_t 
 		else if (s->dedup == BLK_DEDUP_INLINE)
 			w->slot = find_equal(s, b, i, w);
 		if (!w->slot && rewritable(s, b, i, old)) {
-			w->slot = old;	/* its hash changes once it is written (J_REHASH) */
+			w->slot = old;
 			w->fresh = w->rewrite = *rewrites = true;
+			/* Now, not when J_REHASH is applied: the lookup above has
+			 * the new entry's cache lines, the prefetch the old one's.
+			 * Nothing reads the slot before the records are logged: a
+			 * batch that rewrites keeps the lock. */
+			meta_rehash(&s->m, old, &w->h);
 			s->m.changes++;	/* its bytes change: see install_concurrent() */
 			continue;
 		}

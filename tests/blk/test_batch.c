@@ -2,7 +2,7 @@
  * zeros and shared blocks, a corrupt block inside a run, overwrites that
  * stay in sequence, and spare space punched over several commits. Where
  * rewrites land: in place while no commit names the block (J_REHASH,
- * replayed on reopen), never over a block something else shares, and after
+ * replayed on reopen; shared by a later block of its batch), never over a block something else shares, and after
  * a commit on spare slots before holes or new space. */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -242,6 +242,44 @@ Test(batch, rewritten_blocks_replay_from_the_journal)
 	expect(v, 2, 3, 3);
 	expect(v, 3, 9, 9);
 	expect(v, 1, 15, 15);
+	cr_expect_eq(blk_fsck(st, false, &r), 0);
+	blk_vol_close(v);
+}
+
+/* A block rewritten in place is indexed under its new bytes at once: a
+ * later block of the same batch with those bytes shares it, live and on
+ * replay. */
+Test(batch, a_batch_shares_a_block_it_rewrites)
+{
+	cr_assert_eq(blk_store_close(st), 0);
+	st = NULL;
+	pid_t pid = fork();
+	if (!pid) {
+		struct blk_store *s;
+		struct blk_vol *v;
+		uint8_t b[2 * BS];
+		if (blk_store_open(dir, &s) || blk_vol_create(s, "v", 64 * BS) || blk_vol_open(s, "v", &v))
+			_exit(2);
+		put(v, 1, 0, 2);
+		uint32_t slot = v->map[0];
+		pattern(b, 2, 0);
+		pattern(b + BS, 2, 0);
+		if (blk_write(v, b, 0, 2 * BS, 0))
+			_exit(3);
+		if (v->map[0] != slot || v->map[1] != slot || slot_refs(&s->m, slot) != 2)
+			_exit(4);
+		_exit(blk_flush(s) ? 5 : 0);	/* no close: the journal carries it */
+	}
+	int status;
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert_eq(status, 0, "rewritten in place and shared (exit %d)", WEXITSTATUS(status));
+	cr_assert_eq(blk_store_open(dir, &st), 0);
+	struct blk_vol *v;
+	struct blk_fsck r;
+	cr_assert_eq(blk_vol_open(st, "v", &v), 0);
+	cr_expect_eq(v->map[0], v->map[1], "shared after replay");
+	expect(v, 2, 0, 0);
+	expect(v, 2, 1, 0);
 	cr_expect_eq(blk_fsck(st, false, &r), 0);
 	blk_vol_close(v);
 }
