@@ -290,7 +290,7 @@ static int unwind(struct blk_store *s, struct wblk *b, size_t n, int err)
 	return rewrote ? store_fail(s, err, "cannot rewrite blocks in the data file") : err;
 }
 
-/* Writes the fresh blocks, one pwritev per run of consecutive slots; with
+/* Writes the fresh blocks, one write per run of consecutive slots; with
  * or without the lock (install_concurrent()). */
 static int write_fresh(struct blk_store *s, const struct wblk *b, size_t n)
 {
@@ -315,7 +315,9 @@ static int write_fresh(struct blk_store *s, const struct wblk *b, size_t n)
 			nb++;
 		}
 		ssize_t len = (ssize_t)nb << s->m.shift;
-		ssize_t r = pwritev(s->datafd, iov, k, (off_t)first << s->m.shift);
+		/* One segment, the usual case, skips the kernel's iovec import. */
+		ssize_t r = k == 1 ? pwrite(s->datafd, iov[0].iov_base, len, (off_t)first << s->m.shift)
+				   : pwritev(s->datafd, iov, k, (off_t)first << s->m.shift);
 		if (r != len) {
 			int err = r < 0 ? -errno : -ENOSPC;
 			blk_err("cannot write the data file: %s", strerror(-err));
