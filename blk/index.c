@@ -115,7 +115,7 @@ void blk_index_remove(struct blk_index *ix, uint32_t slot)
 		i = next(ix, i);
 	}
 	/* Shift the entries after it back by one until one is at its home. */
-	for (size_t j = next(ix, i); ix->tab[j] && dist(ix, home(ix, ix->tab[j]), j); j = next(ix, j)) {
+	for (size_t j = next(ix, i); ix->tab[j] && home(ix, ix->tab[j]) != j; j = next(ix, j)) {
 		ix->tab[i] = ix->tab[j];
 		i = j;
 	}
