@@ -264,8 +264,9 @@ static uint32_t find_equal(struct blk_store *s, const struct wblk *b, size_t n, 
 
 /* A block may be rewritten in place in its own slot if no durable
  * metadata names the slot (REF_NEW, I2), nothing else references it, and
- * no earlier block of the batch shares it: a rewrite costs no new space,
- * as in a raw file, and the old bytes need no reclaim. */
+ * no earlier block of the batch (of b[0 .. n-1], those that may) shares
+ * it: a rewrite costs no new space, as in a raw file, and the old bytes
+ * need no reclaim. */
 static bool rewritable(struct blk_store *s, const struct wblk *b, size_t n, uint32_t old)
 {
 	if (!old || !(s->m.slots[old] & REF_NEW) || slot_refs(&s->m, old) != 1)
@@ -378,6 +379,7 @@ static int place_blocks(struct blk_vol *v, uint64_t lba, struct wblk *b, size_t 
 {
 	struct blk_store *s = vol_store(v);
 	struct reserve r = { 0 };
+	size_t found = 0;	/* blocks before i that share a block found by dedup */
 	int err = store_writable(s);	/* I6: not even data */
 
 	*rewrites = false;
@@ -395,9 +397,10 @@ static int place_blocks(struct blk_vol *v, uint64_t lba, struct wblk *b, size_t 
 			continue;	/* I3 */
 		if (old && slot_hash_eq(&s->m, old, &w->h) && same_bytes(s, old, w->src))
 			w->slot = old;
-		else if (s->dedup == BLK_DEDUP_INLINE)
-			w->slot = find_equal(s, b, i, w);
-		if (!w->slot && rewritable(s, b, i, old)) {
+		else if (s->dedup == BLK_DEDUP_INLINE && (w->slot = find_equal(s, b, i, w)))
+			found = i + 1;
+		/* Only such a block can share old, which only this block names. */
+		if (!w->slot && rewritable(s, b, found, old)) {
 			w->slot = old;
 			w->fresh = w->rewrite = *rewrites = true;
 			/* Now, not when J_REHASH is applied: the lookup above has
