@@ -115,7 +115,7 @@ void blk_index_remove(struct blk_index *ix, uint32_t slot)
 		i = next(ix, i);
 	}
 	/* Shift the entries after it back by one until one is at its home. */
-	for (size_t j = next(ix, i); ix->tab[j] && dist(ix, home(ix, ix->tab[j]), j); j = next(ix, j)) {
+	for (size_t j = next(ix, i); ix->tab[j] && home(ix, ix->tab[j]) != j; j = next(ix, j)) {
 		ix->tab[i] = ix->tab[j];
 		i = j;
 	}
@@ -135,15 +135,15 @@ void blk_index_prefetch(const struct blk_index *ix, const uint64_t *keys, size_t
 uint32_t blk_index_next(const struct blk_index *ix, uint64_t key, size_t *pos)
 {
 	size_t h = home_of_key(ix, key);
-	size_t i = *pos ? *pos - 1 : h;	/* stored 1-based */
+	size_t i = *pos ? *pos - 1 : h, d = dist(ix, h, i);	/* stored 1-based */
 
-	for (; ix->tab[i]; i = next(ix, i)) {
+	for (; ix->tab[i]; i = next(ix, i), d++) {
 		uint64_t w = (*ix->words)[ix->tab[i]] & SLOT_HASH;
 		if (w == key) {
 			*pos = next(ix, i) + 1;
 			return ix->tab[i];
 		}
-		if (dist(ix, home_of_key(ix, w), i) < dist(ix, h, i))
+		if (dist(ix, home_of_key(ix, w), i) < d)
 			break;
 	}
 	return 0;

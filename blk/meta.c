@@ -482,16 +482,24 @@ static int apply_slot(struct blk_meta *m, const struct j_slot *r)
 }
 
 /* The index is keyed by the slot's hash: an indexed slot moves (I8). */
+void meta_rehash(struct blk_meta *m, uint32_t slot, const struct blk_hash *h)
+{
+	bool indexed = m->slots[slot] & REF_INDEXED;
+
+	if (slot_hash_eq(m, slot, h))
+		return;
+	if (indexed)
+		blk_index_remove(&m->ix, slot);
+	slot_set_hash(m, slot, h);
+	if (indexed && blk_index_insert(&m->ix, slot))
+		m->slots[slot] &= ~REF_INDEXED;	/* no memory: not found by dedup, still correct */
+}
+
 static int apply_rehash(struct blk_meta *m, const struct j_slot *r)
 {
 	if (!slot_live(m, r->slot) || r->pad)
 		return -EUCLEAN;
-	bool indexed = m->slots[r->slot] & REF_INDEXED;
-	if (indexed)
-		blk_index_remove(&m->ix, r->slot);
-	slot_set_hash(m, r->slot, &r->hash);
-	if (indexed && blk_index_insert(&m->ix, r->slot))
-		m->slots[r->slot] &= ~REF_INDEXED;	/* no memory: not found by dedup, still correct */
+	meta_rehash(m, r->slot, &r->hash);
 	return 0;
 }
 

@@ -160,6 +160,10 @@ bool meta_is_spare(const struct blk_meta *m, uint32_t slot);
 void meta_spare_take(struct blk_meta *m, uint32_t keep, size_t runs, struct slot_list *out);
 /* The first run of free slots at or after *from: *first, *n (0: none). */
 void meta_free_run(const struct blk_meta *m, uint32_t from, uint32_t *first, uint32_t *n);
+/* Gives slot the hash h, moving its index entry (J_REHASH applies it; the
+ * store also calls it when it decides to rewrite a block in place, so that
+ * the entry moves while the batch's lookups have its cache lines). */
+void meta_rehash(struct blk_meta *m, uint32_t slot, const struct blk_hash *h);
 /* Frees a slot that has no references left, or a slot from meta_alloc()
  * that was never logged. */
 void meta_drop(struct blk_meta *m, uint32_t slot);

@@ -264,8 +264,9 @@ static uint32_t find_equal(struct blk_store *s, const struct wblk *b, size_t n, 
 
 /* A block may be rewritten in place in its own slot if no durable
  * metadata names the slot (REF_NEW, I2), nothing else references it, and
- * no earlier block of the batch shares it: a rewrite costs no new space,
- * as in a raw file, and the old bytes need no reclaim. */
+ * no earlier block of the batch (of b[0 .. n-1], those that may) shares
+ * it: a rewrite costs no new space, as in a raw file, and the old bytes
+ * need no reclaim. */
 static bool rewritable(struct blk_store *s, const struct wblk *b, size_t n, uint32_t old)
 {
 	if (!old || !(s->m.slots[old] & REF_NEW) || slot_refs(&s->m, old) != 1)
@@ -290,7 +291,7 @@ static int unwind(struct blk_store *s, struct wblk *b, size_t n, int err)
 	return rewrote ? store_fail(s, err, "cannot rewrite blocks in the data file") : err;
 }
 
-/* Writes the fresh blocks, one pwritev per run of consecutive slots; with
+/* Writes the fresh blocks, one write per run of consecutive slots; with
  * or without the lock (install_concurrent()). */
 static int write_fresh(struct blk_store *s, const struct wblk *b, size_t n)
 {
@@ -315,7 +316,9 @@ static int write_fresh(struct blk_store *s, const struct wblk *b, size_t n)
 			nb++;
 		}
 		ssize_t len = (ssize_t)nb << s->m.shift;
-		ssize_t r = pwritev(s->datafd, iov, k, (off_t)first << s->m.shift);
+		/* One segment, the usual case, skips the kernel's iovec import. */
+		ssize_t r = k == 1 ? pwrite(s->datafd, iov[0].iov_base, len, (off_t)first << s->m.shift)
+				   : pwritev(s->datafd, iov, k, (off_t)first << s->m.shift);
 		if (r != len) {
 			int err = r < 0 ? -errno : -ENOSPC;
 			blk_err("cannot write the data file: %s", strerror(-err));
@@ -376,6 +379,7 @@ static int place_blocks(struct blk_vol *v, uint64_t lba, struct wblk *b, size_t 
 {
 	struct blk_store *s = vol_store(v);
 	struct reserve r = { 0 };
+	size_t found = 0;	/* blocks before i that share a block found by dedup */
 	int err = store_writable(s);	/* I6: not even data */
 
 	*rewrites = false;
@@ -393,11 +397,17 @@ static int place_blocks(struct blk_vol *v, uint64_t lba, struct wblk *b, size_t 
 			continue;	/* I3 */
 		if (old && slot_hash_eq(&s->m, old, &w->h) && same_bytes(s, old, w->src))
 			w->slot = old;
-		else if (s->dedup == BLK_DEDUP_INLINE)
-			w->slot = find_equal(s, b, i, w);
-		if (!w->slot && rewritable(s, b, i, old)) {
-			w->slot = old;	/* its hash changes once it is written (J_REHASH) */
+		else if (s->dedup == BLK_DEDUP_INLINE && (w->slot = find_equal(s, b, i, w)))
+			found = i + 1;
+		/* Only such a block can share old, which only this block names. */
+		if (!w->slot && rewritable(s, b, found, old)) {
+			w->slot = old;
 			w->fresh = w->rewrite = *rewrites = true;
+			/* Now, not when J_REHASH is applied: the lookup above has
+			 * the new entry's cache lines, the prefetch the old one's.
+			 * Nothing reads the slot before the records are logged: a
+			 * batch that rewrites keeps the lock. */
+			meta_rehash(&s->m, old, &w->h);
 			s->m.changes++;	/* its bytes change: see install_concurrent() */
 			continue;
 		}

@@ -2,7 +2,7 @@
  * zeros and shared blocks, a corrupt block inside a run, overwrites that
  * stay in sequence, and spare space punched over several commits. Where
  * rewrites land: in place while no commit names the block (J_REHASH,
- * replayed on reopen), never over a block something else shares, and after
+ * replayed on reopen; shared by a later block of its batch), never over a block something else shares, and after
  * a commit on spare slots before holes or new space. */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -215,33 +215,79 @@ Test(batch, rewrite_before_a_commit_stays_in_place)
 	blk_vol_close(v);
 }
 
-Test(batch, rewritten_blocks_replay_from_the_journal)
+/* Runs fn on a new volume "v" of 64 blocks in a child process that ends
+ * with a flush and no close, so that the journal, not a checkpoint,
+ * carries what fn did (a nonzero return is the child's exit status); then
+ * reopens the store here and returns the volume. */
+static struct blk_vol *in_journal(int (*fn)(struct blk_store *s, struct blk_vol *v))
 {
 	cr_assert_eq(blk_store_close(st), 0);
 	st = NULL;
 	pid_t pid = fork();
 	if (!pid) {
-		/* No close: the journal, not a checkpoint, carries the rewrites. */
 		struct blk_store *s;
 		struct blk_vol *v;
 		if (blk_store_open(dir, &s) || blk_vol_create(s, "v", 64 * BS) || blk_vol_open(s, "v", &v))
 			_exit(2);
-		put(v, 1, 0, 16);
-		put(v, 2, 3, 1);
-		put(v, 3, 8, 4);
-		_exit(blk_flush(s) ? 3 : 0);
+		int status = fn(s, v);
+		_exit(status ? status : blk_flush(s) ? 3 : 0);
 	}
 	int status;
-	cr_assert_eq(waitpid(pid, &status, 0), pid);
-	cr_assert_eq(status, 0);
-	cr_assert_eq(blk_store_open(dir, &st), 0);
 	struct blk_vol *v;
-	struct blk_fsck r;
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert_eq(status, 0, "child: exit %d", WEXITSTATUS(status));
+	cr_assert_eq(blk_store_open(dir, &st), 0);
 	cr_assert_eq(blk_vol_open(st, "v", &v), 0);
+	return v;
+}
+
+static int rewrite_some(struct blk_store *s, struct blk_vol *v)
+{
+	(void)s;
+	put(v, 1, 0, 16);
+	put(v, 2, 3, 1);
+	put(v, 3, 8, 4);
+	return 0;
+}
+
+Test(batch, rewritten_blocks_replay_from_the_journal)
+{
+	struct blk_vol *v = in_journal(rewrite_some);
+	struct blk_fsck r;
+
 	expect(v, 1, 2, 2);
 	expect(v, 2, 3, 3);
 	expect(v, 3, 9, 9);
 	expect(v, 1, 15, 15);
+	cr_expect_eq(blk_fsck(st, false, &r), 0);
+	blk_vol_close(v);
+}
+
+/* Blocks 0 and 1 both take block 0's new bytes in one write. */
+static int rewrite_twice_in_a_batch(struct blk_store *s, struct blk_vol *v)
+{
+	uint8_t b[2 * BS];
+
+	put(v, 1, 0, 2);
+	uint32_t slot = v->map[0];
+	pattern(b, 2, 0);
+	pattern(b + BS, 2, 0);
+	if (blk_write(v, b, 0, 2 * BS, 0))
+		return 4;
+	return v->map[0] == slot && v->map[1] == slot && slot_refs(&s->m, slot) == 2 ? 0 : 5;
+}
+
+/* A block rewritten in place is indexed under its new bytes at once: a
+ * later block of the same batch with those bytes shares it, live (the
+ * child checks) and on replay. */
+Test(batch, a_batch_shares_a_block_it_rewrites)
+{
+	struct blk_vol *v = in_journal(rewrite_twice_in_a_batch);
+	struct blk_fsck r;
+
+	cr_expect_eq(v->map[0], v->map[1], "shared after replay");
+	expect(v, 2, 0, 0);
+	expect(v, 2, 1, 0);
 	cr_expect_eq(blk_fsck(st, false, &r), 0);
 	blk_vol_close(v);
 }

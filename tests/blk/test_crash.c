@@ -7,7 +7,7 @@
  * after it: the interposed wrappers below count them, so points land inside
  * checkpoints (write, fsync, renameat of meta, ftruncate of the next
  * journal) and space reclaim (fallocate punching freed blocks) as well as
- * commits (pwritev of data, pwrite and fdatasync of the journal).
+ * commits (pwrite or pwritev of data, pwrite and fdatasync of the journal).
  * Checkpoints are made frequent (every 8 KiB of journal).
  *
  * After each kill the store is opened read-only (it must show a valid state
