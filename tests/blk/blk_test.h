@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include "blk/store.h"
 
 #define BS 4096u
@@ -32,6 +33,24 @@ static inline bool has_pattern(const uint8_t *b, uint64_t seed, uint64_t lba)
 
 	pattern(want, seed, lba);
 	return !memcmp(b, want, BS);
+}
+
+/* blk_read() with what it says on stderr caught in msg (size bytes, NUL-terminated). */
+static inline int read_saying(struct blk_vol *v, void *buf, uint64_t off, size_t len, char *msg, size_t size)
+{
+	FILE *log = tmpfile();
+	int saved = dup(2);
+
+	fflush(stderr);
+	dup2(fileno(log), 2);
+	int err = blk_read(v, buf, off, len);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	rewind(log);
+	msg[fread(msg, 1, size - 1, log)] = 0;
+	fclose(log);
+	return err;
 }
 
 /* Creates and opens a store in a new directory: dir (64 bytes) gets

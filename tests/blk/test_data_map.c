@@ -34,15 +34,21 @@ static void teardown(void)
 
 TestSuite(data_map, .init = setup, .fini = teardown);
 
+/* Writes 4 blocks of seed to the file, copies them to in, and maps it. */
+static void four_blocks_mapped(uint8_t in[4 * BS], uint64_t seed, struct data_map *dm)
+{
+	for (int i = 0; i < 4; i++)
+		pattern(in + i * BS, seed, i);
+	cr_assert_eq(pwrite(fd, in, 4 * BS, 0), 4 * BS);
+	data_map_init(dm, fd, 4 * BS);
+}
+
 Test(data_map, copies_what_the_file_holds)
 {
 	uint8_t in[4 * BS], out[4 * BS];
 	struct data_map dm;
 
-	for (int i = 0; i < 4; i++)
-		pattern(in + i * BS, 1, i);
-	cr_assert_eq(pwrite(fd, in, sizeof(in), 0), (ssize_t)sizeof(in));
-	data_map_init(&dm, fd, sizeof(in));
+	four_blocks_mapped(in, 1, &dm);
 	cr_assert(data_map_covers(&dm, 0, sizeof(in)));
 	cr_assert_eq(data_map_copy(&dm, out, BS, 3 * BS), 0);
 	cr_expect(!memcmp(out, in + BS, 3 * BS));
@@ -58,10 +64,7 @@ Test(data_map, a_copy_past_the_end_of_a_cut_file_fails_and_the_next_works)
 	uint8_t in[4 * BS], out[4 * BS];
 	struct data_map dm;
 
-	for (int i = 0; i < 4; i++)
-		pattern(in + i * BS, 3, i);
-	cr_assert_eq(pwrite(fd, in, sizeof(in), 0), (ssize_t)sizeof(in));
-	data_map_init(&dm, fd, sizeof(in));
+	four_blocks_mapped(in, 3, &dm);
 	cr_assert_eq(ftruncate(fd, 2 * BS), 0);
 	for (int round = 0; round < 3; round++) {	/* SIGBUS stays deliverable */
 		cr_expect_eq(data_map_copy(&dm, out, BS, 3 * BS), -EIO);
@@ -151,17 +154,7 @@ Test(data_map, store_reads_past_a_cut_data_file_fail_with_the_block_named)
 	snprintf(p, sizeof(p), "%s/data", dir);
 	cr_assert_eq(truncate(p, (off_t)v->map[4] << 12), 0);	/* blocks 4.. are gone */
 
-	FILE *log = tmpfile();
-	int saved = dup(2);
-	fflush(stderr);
-	dup2(fileno(log), 2);
-	int err = blk_read(v, buf, 0, sizeof(buf));
-	fflush(stderr);
-	dup2(saved, 2);
-	close(saved);
-	rewind(log);
-	msg[fread(msg, 1, sizeof(msg) - 1, log)] = 0;
-	fclose(log);
+	int err = read_saying(v, buf, 0, sizeof(buf), msg, sizeof(msg));
 	cr_expect_eq(err, -EIO);
 	cr_expect(strstr(msg, "short file") != NULL, "says why: %s", msg);
 	cr_expect_eq(blk_read(v, buf, 0, 4 * BS), 0, "the blocks before the cut read");
