@@ -15,7 +15,7 @@ set title 'Throughput (page cache; flush rows: durable)'
 set ylabel 'MB/s'
 set xlabel ''
 set xtics rotate by -30
-plot 'results/blk-2026-11-28.dat' index 0 using 2:xtic(1) title 'raw file', '' index 0 using 3 title 'store API', '' index 0 using 4 title 'qemu-nbd raw', '' index 0 using 5 title 'store NBD'
+plot 'results/blk-2026-11-28.dat' index 0 using 2:xtic(1) title 'raw file', '' index 0 using 3 title 'store API'
 unset multiplot
 unset xtics
 set xtics
@@ -36,7 +36,7 @@ set title 'Throughput (page cache; flush rows: durable)'
 set ylabel 'MB/s'
 set xlabel ''
 set xtics rotate by -30
-plot 'results/blk-2026-11-28.dat' index 0 using 2:xtic(1) title 'raw file', '' index 0 using 3 title 'store API', '' index 0 using 4 title 'qemu-nbd raw', '' index 0 using 5 title 'store NBD'
+plot 'results/blk-2026-11-28.dat' index 0 using 2:xtic(1) title 'raw file', '' index 0 using 3 title 'store API'
 unset multiplot
 unset xtics
 set xtics
