@@ -3,17 +3,10 @@
 #include <string.h>
 #include "blk/disk.h"
 #include "blk/disk_spec.h"
+#include "blk/io_cap.h"
 #include "hv/cli/cli.h"
 
 #define ERR(...) (snprintf(err, errlen, __VA_ARGS__), -1)
-
-static int number(const char *key, const char *v, uint64_t lo, uint64_t hi, uint64_t *out, char *err,
-		  size_t errlen)
-{
-	if (!v || parse_size(v, out) || *out < lo || *out > hi)
-		return ERR("%s needs a number from %llu to %llu", key, (unsigned long long)lo, (unsigned long long)hi);
-	return 0;
-}
 
 int disk_spec_parse(const char *value, struct disk_spec *s, char *err, size_t errlen)
 {
@@ -26,6 +19,7 @@ int disk_spec_parse(const char *value, struct disk_spec *s, char *err, size_t er
 	for (char *save, *item = strtok_r(s->buf, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
 		char *v = strchr(item, '=');
 		uint64_t n;
+		double cap;
 		if (v)
 			*v++ = 0;
 		if (strcmp(item, "store") == 0 && v && *v)
@@ -40,18 +34,16 @@ int disk_spec_parse(const char *value, struct disk_spec *s, char *err, size_t er
 			s->ro = true;
 		else if (strcmp(item, "ioeventfd") == 0 && v && (!strcmp(v, "on") || !strcmp(v, "off")))
 			s->no_ioeventfd = strcmp(v, "off") == 0;
-		else if (strcmp(item, "iops") == 0) {
-			if (number(item, v, 1, 1ull << 30, &s->iops, err, errlen))
+		else if (strcmp(item, "iops") == 0 || strcmp(item, "bps") == 0) {
+			if (io_cap_parse(item, v, &cap, err, errlen))
 				return -1;
-		} else if (strcmp(item, "bps") == 0) {
-			if (number(item, v, 4096, 1ull << 40, &s->bps, err, errlen))
-				return -1;
+			*(item[0] == 'i' ? &s->iops : &s->bps) = (uint64_t)cap;
 		} else if (strcmp(item, "threads") == 0) {
-			if (number(item, v, 1, DISK_MAX_THREADS, &n, err, errlen))
+			if (parse_size_in(item, v, 1, DISK_MAX_THREADS, &n, err, errlen))
 				return -1;
 			s->threads = (unsigned)n;
 		} else if (strcmp(item, "poll") == 0) {
-			if (number(item, v, 0, 100000, &n, err, errlen))
+			if (parse_size_in(item, v, 0, 100000, &n, err, errlen))
 				return -1;
 			s->poll_us = (unsigned)n;
 		} else {

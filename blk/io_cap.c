@@ -1,4 +1,5 @@
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,12 +67,11 @@ void io_cap_take(struct io_cap *const *caps, unsigned n, uint64_t bytes, int wak
 
 int io_cap_parse(const char *key, const char *value, double *out, char *err, size_t errlen)
 {
-	uint64_t n, lo = strstr(key, "bps") ? 4096 : 1, hi = strstr(key, "bps") ? 1ull << 40 : 1ull << 30;
-	if (!value || parse_size(value, &n) || n < lo || n > hi) {
-		snprintf(err, errlen, "%s needs a number from %llu to %llu", key, (unsigned long long)lo,
-			 (unsigned long long)hi);
+	bool bytes = strstr(key, "bps") != NULL;
+	uint64_t n;
+
+	if (parse_size_in(key, value, bytes ? 4096 : 1, bytes ? 1ull << 40 : 1ull << 30, &n, err, errlen))
 		return -1;
-	}
 	*out = (double)n;
 	return 0;
 }

@@ -58,6 +58,16 @@ int parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
+int parse_size_in(const char *key, const char *v, uint64_t lo, uint64_t hi, uint64_t *out, char *err,
+		  size_t errlen)
+{
+	if (v && !parse_size(v, out) && *out >= lo && *out <= hi)
+		return 0;
+	snprintf(err, errlen, "%s needs a number from %llu to %llu", key, (unsigned long long)lo,
+		 (unsigned long long)hi);
+	return -1;
+}
+
 int read_file(const char *path, uint8_t **data, size_t *size, char *err, size_t errlen)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);

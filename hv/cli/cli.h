@@ -16,6 +16,10 @@ int setup_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* "512M", "4G", "64k", "4096": bytes, suffixes in powers of 1024. */
 int parse_size(const char *s, uint64_t *out);
+/* parse_size() of v (may be NULL) within lo .. hi: 0, or -1 with "KEY needs
+ * a number from LO to HI" in err. */
+int parse_size_in(const char *key, const char *v, uint64_t lo, uint64_t hi, uint64_t *out, char *err,
+		  size_t errlen);
 /* Whole file into a malloc'd buffer; 0 or -1 with a reason in err. */
 int read_file(const char *path, uint8_t **data, size_t *size, char *err, size_t errlen);
 
