@@ -583,8 +583,8 @@ static int vblk_setup(struct vm *vm, char *err, size_t errlen)
 		if (io_cap_parse("io-bps", value, &bps, err, errlen))
 			return -1;
 	io_cap_init(&vv->cap, iops, bps);
-	for (unsigned i = 0; (value = vm_option(vm, "group", i)); i++)
-		vv->group = io_cap_group(value) ? value : NULL;
+	if ((value = vm_last_option(vm, "group", NULL)) && io_cap_group(value))
+		vv->group = value;
 	for (unsigned i = 0; (value = vm_option(vm, "disk", i)); i++) {
 		if (vv->n == BEYOND_VIRTIO_SLOTS)
 			return error_set(err, errlen, "more than %u disks", BEYOND_VIRTIO_SLOTS);

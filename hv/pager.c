@@ -60,19 +60,9 @@ static int pager_check_option(const char *name, const char *value, char *err, si
 /* The last value given for a size option, or dflt. */
 static uint64_t size_option(struct vm *vm, const char *name, uint64_t dflt)
 {
-	const char *v = NULL;
-	for (unsigned i = 0; vm_option(vm, name, i); i++)
-		v = vm_option(vm, name, i);
+	const char *v = vm_last_option(vm, name, NULL);
 	uint64_t size;
 	return v && parse_size(v, &size) == 0 ? size : dflt;
-}
-
-static const char *last_option(struct vm *vm, const char *name, const char *dflt)
-{
-	const char *v = dflt;
-	for (unsigned i = 0; vm_option(vm, name, i); i++)
-		v = vm_option(vm, name, i);
-	return v;
 }
 
 static struct pager *pager_of(struct vm *vm) { return *vm_module_data(vm, &pager_module); }
@@ -98,7 +88,7 @@ static void hc_pagestate(struct vcpu *v, void *opaque, uint64_t gpa)
 	if (vm_copy_from_guest(v, "pagestate struct", &a, gpa, sizeof(a)))
 		return;
 	/* Naive paging ignores hints: the table is not used, and the guest is told so. */
-	struct pager *p = strcmp(last_option(v->vm, "pager-mode", "coop"), "naive") ? pager_of(v->vm) : NULL;
+	struct pager *p = strcmp(vm_last_option(v->vm, "pager-mode", "coop"), "naive") ? pager_of(v->vm) : NULL;
 	if (p && pager_register_table(p, a.table, err, sizeof(err))) {
 		vm_end(v->vm, VM_STATUS_ABNORMAL, "bad hypercall from vCPU %u: %s", v->id, err);
 		return;
@@ -149,17 +139,17 @@ static int pager_setup(struct vm *vm, char *err, size_t errlen)
 	if (!vm_option(vm, "mem-limit", 0) && !vm_option(vm, "balloon", 0) && !vm_option(vm, "mem-group", 0))
 		return 0; /* no limit, no balloon: guest RAM stays as the host backs it */
 	int huge = vm->cfg.host_pages == HOST_THP || vm->cfg.host_pages == HOST_HUGETLB2M;
-	int naive = !strcmp(last_option(vm, "pager-mode", "coop"), "naive");
-	const char *unit = last_option(vm, "swap-unit", huge && !naive ? "2m" : "4k");
+	int naive = !strcmp(vm_last_option(vm, "pager-mode", "coop"), "naive");
+	const char *unit = vm_last_option(vm, "swap-unit", huge && !naive ? "2m" : "4k");
 	struct pager_config c = {
 		.limit = size_option(vm, "mem-limit", mem),
 		.unit = !strcmp(unit, "2m") ? PT_2M : PT_4K,
 		.hints = !naive,
-		.fifo = !strcmp(last_option(vm, "pager-victim", "clock"), "fifo"),
-		.swap_path = last_option(vm, "swap", NULL),
+		.fifo = !strcmp(vm_last_option(vm, "pager-victim", "clock"), "fifo"),
+		.swap_path = vm_last_option(vm, "swap", NULL),
 		.swap_size = size_option(vm, "swap-size", 0),
 		.swap_keep = vm_option(vm, "swap-keep", 0) != NULL,
-		.group = last_option(vm, "mem-group", NULL),
+		.group = vm_last_option(vm, "mem-group", NULL),
 		.balloon_target = size_option(vm, "balloon", 0),
 		.cr3 = vm->cr3,
 		.fail = pager_failed,

@@ -200,6 +200,15 @@ const char *vm_option(const struct vm *vm, const char *name, unsigned nth)
 	return NULL;
 }
 
+const char *vm_last_option(const struct vm *vm, const char *name, const char *dflt)
+{
+	const char *v = dflt, *n;
+
+	for (unsigned i = 0; (n = vm_option(vm, name, i)); i++)
+		v = n;
+	return v;
+}
+
 void **vm_module_data(struct vm *vm, const struct module *m)
 {
 	for (size_t i = 0; i < module_count(); i++)

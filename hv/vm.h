@@ -127,6 +127,8 @@ int vm_register_mmio(struct vm *vm, uint64_t base, uint64_t len, mmio_fn fn, voi
 
 /* The nth value (from 0) given for module option `name`, "" for a flag, or NULL. */
 const char *vm_option(const struct vm *vm, const char *name, unsigned nth);
+/* The last value given for `name` (a later one overrides an earlier one), or dflt. */
+const char *vm_last_option(const struct vm *vm, const char *name, const char *dflt);
 /* Module m's per-VM state, for its setup to fill and its teardown to free. */
 void **vm_module_data(struct vm *vm, const struct module *m);
 

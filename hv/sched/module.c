@@ -34,15 +34,6 @@ static int check_option(const char *name, const char *value, char *err, size_t e
 	return 0;
 }
 
-/* The last value given for option name (a later one overrides an earlier one). */
-static const char *last_option(const struct vm *vm, const char *name)
-{
-	const char *v = NULL, *n;
-	for (unsigned i = 0; (n = vm_option(vm, name, i)); i++)
-		v = n;
-	return v;
-}
-
 static struct sched_vm *svm_of(struct vm *vm)
 {
 	return *vm_module_data(vm, &sched_module);
@@ -180,13 +171,13 @@ static int sched_setup(struct vm *vm, char *err, size_t errlen)
 		return 0;
 	struct sched_share p = { .shares = 1 };
 	const char *v;
-	if ((v = last_option(vm, "shares")))
+	if ((v = vm_last_option(vm, "shares", NULL)))
 		sched_parse_shares(v, &p.shares);
-	if ((v = last_option(vm, "cap")))
+	if ((v = vm_last_option(vm, "cap", NULL)))
 		sched_parse_fraction(v, &p.cap);
-	if ((v = last_option(vm, "reserve")))
+	if ((v = vm_last_option(vm, "reserve", NULL)))
 		sched_parse_fraction(v, &p.reserve);
-	return sched_attach(vm->cfg.sched, svm, last_option(vm, "group"), &p, err, errlen);
+	return sched_attach(vm->cfg.sched, svm, vm_last_option(vm, "group", NULL), &p, err, errlen);
 }
 
 static void sched_teardown(struct vm *vm)
