@@ -268,6 +268,22 @@ static void opened(struct conn *c, struct blk_vol *v, const char *name)
 		c->base_alloc = false;
 }
 
+/* A client leaves the negotiating ones, which make_room() may hang up on,
+ * before it is told that transmission starts (else it could be told and
+ * then hung up on); false if it was hung up on already. */
+static bool stop_negotiating(struct conn *c)
+{
+	bool was = true;
+
+	if (c->srv) {
+		pthread_mutex_lock(&c->srv->lock);
+		was = c->negotiating;
+		c->negotiating = false;
+		pthread_mutex_unlock(&c->srv->lock);
+	}
+	return was;
+}
+
 /* NBD_OPT_INFO and NBD_OPT_GO: returns 1 to start transmission, 0 to go
  * on negotiating, -1 to drop the client. */
 static int opt_info(struct conn *c, uint32_t opt, const uint8_t *d, uint32_t len)
@@ -302,6 +318,8 @@ static int opt_info(struct conn *c, uint32_t opt, const uint8_t *d, uint32_t len
 			  htobe32(MAX_PAYLOAD) };
 		err = opt_reply(c, opt, NBD_REP_INFO, &bs, sizeof(bs));
 	}
+	if (!err && opt == NBD_OPT_GO && !stop_negotiating(c))
+		err = -1;
 	if (!err)
 		err = opt_reply(c, opt, NBD_REP_ACK, NULL, 0);
 	if (err || opt == NBD_OPT_INFO) {
@@ -378,6 +396,8 @@ static int option(struct conn *c, uint32_t opt, uint8_t *d, uint32_t len)
 		if (len > BLK_NAME_MAX || strlen((char *)d) != len || blk_vol_open(c->s, (char *)d, &v))
 			return -1;
 		opened(c, v, (char *)d);
+		if (!stop_negotiating(c))
+			return -1;
 		struct __attribute__((packed)) { uint64_t size; uint16_t flags; uint8_t zero[124]; } ex =
 			{ htobe64(blk_vol_size(v)), htobe16(export_flags(c, v)), { 0 } };
 		return send_all(c, &ex, c->no_zeroes ? 10 : sizeof(ex)) ? -1 : 1;
@@ -1031,11 +1051,7 @@ static void serve_conn(struct conn *c)
 {
 	int ok = !negotiate(c);
 
-	if (c->srv) {
-		pthread_mutex_lock(&c->srv->lock);
-		c->negotiating = false;
-		pthread_mutex_unlock(&c->srv->lock);
-	}
+	stop_negotiating(c);	/* a failed one too: it is leaving */
 	if (ok)
 		transmit(c);
 	if (c->vol)
