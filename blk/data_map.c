@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <ucontext.h>
 #include "blk/data_map.h"
 
 /* Mapped room beyond what the file needs: twice its size, at least this. */
@@ -25,8 +26,9 @@ static void on_sigbus(int sig, siginfo_t *si, void *ctx)
 		sigbus_before.sa_sigaction(sig, si, ctx);
 	else if (sigbus_before.sa_handler != SIG_DFL && sigbus_before.sa_handler != SIG_IGN)
 		sigbus_before.sa_handler(sig);
-	else
-		signal(SIGBUS, SIG_DFL);	/* the access runs again and ends the process as before */
+	else	/* the access runs again with SIGBUS blocked: the kernel then ends the process
+		 * with it, as before (no system call: a filtered thread may not change actions) */
+		sigaddset(&((ucontext_t *)ctx)->uc_sigmask, SIGBUS);
 }
 
 /* SA_NODEFER: a copy left through siglongjmp() leaves SIGBUS unblocked. */

@@ -1,8 +1,9 @@
 /* The data file's read mapping: copies of what the file holds, a copy past
  * the end of a file cut short fails with -EIO (and the next one works),
  * the mapping grows over a file that grew, a SIGBUS outside a copy goes
- * where it went before (a handler, or the end of the process); and through the store, a data file cut short under an
- * open store makes reads fail with the block named. */
+ * where it went before (a handler, or the end of the process, also from a
+ * thread under a seccomp filter); and through the store, a data file cut
+ * short under an open store makes reads fail with the block named. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 #include "blk/data_map.h"
 #include "blk/store_impl.h"
+#include "hv/seccomp.h"
 #include "tests/blk/blk_test.h"
 
 static char path[64];
@@ -98,8 +100,9 @@ static void exit_42(int sig)
 }
 
 /* A child that installs `before` (if any) as its SIGBUS handler, maps the
- * data file, then touches a page past its end outside any copy. */
-static int touch_past_end(void (*before)(int))
+ * data file, enters seccomp class `filter` (if >= 0), then touches a page
+ * past the file's end outside any copy. */
+static int touch_past_end(void (*before)(int), int filter)
 {
 	struct data_map dm;
 	pid_t pid = fork();
@@ -113,6 +116,8 @@ static int touch_past_end(void (*before)(int))
 		data_map_init(&dm, fd, BS);	/* installs its handler over it */
 		cr_assert_eq(ftruncate(fd, 2 * BS), 0);
 		volatile uint8_t *p = mmap(NULL, 4 * BS, PROT_READ, MAP_SHARED, fd, 0);
+		if (filter >= 0)
+			cr_assert_eq(seccomp_enter(filter), 0);
 		(void)p[3 * BS];
 		_exit(0);
 	}
@@ -122,7 +127,7 @@ static int touch_past_end(void (*before)(int))
 
 Test(data_map, a_sigbus_elsewhere_goes_to_the_handler_before)
 {
-	int status = touch_past_end(exit_42);
+	int status = touch_past_end(exit_42, -1);
 
 	cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 42, "status %#x", status);
 }
@@ -131,7 +136,16 @@ Test(data_map, a_sigbus_elsewhere_goes_to_the_handler_before)
 #ifndef __SANITIZE_ADDRESS__
 Test(data_map, a_sigbus_elsewhere_still_ends_the_process)
 {
-	int status = touch_past_end(NULL);
+	int status = touch_past_end(NULL, -1);
+
+	cr_expect(WIFSIGNALED(status) && WTERMSIG(status) == SIGBUS, "status %#x", status);
+}
+
+/* An I/O thread may not change signal actions (its filter traps
+ * rt_sigaction): its SIGBUS must not turn into a seccomp report. */
+Test(data_map, a_sigbus_in_a_filtered_thread_ends_the_process_with_sigbus)
+{
+	int status = touch_past_end(NULL, SECCOMP_IO);
 
 	cr_expect(WIFSIGNALED(status) && WTERMSIG(status) == SIGBUS, "status %#x", status);
 }
