@@ -231,6 +231,7 @@ struct wblk {
 	bool fresh;		/* written to slot: a new one, or ... */
 	bool rewrite;		/* ... the block's own, rewritten in place */
 	uint32_t slot;
+	uint64_t was;		/* a rewrite: the slot's hash key before (unwind()) */
 };
 
 #define WBATCH 256
@@ -277,23 +278,30 @@ static bool rewritable(struct blk_store *s, const struct wblk *b, size_t n, uint
 	return true;
 }
 
-/* A failed write leaves rewritten blocks with unknown bytes, which only
- * the last commit can tell again (I6). */
-static int unwind(struct blk_store *s, struct wblk *b, size_t n, int err)
+/* Undoes a batch that failed before its records were logged; blocks from
+ * `untouched` on were not written. Its new slots go; a block rewritten in
+ * place that was not written takes its hash back (I8: the index follows);
+ * one that may have been written has bytes no record describes, which
+ * only the last commit can tell again (I6). */
+static int unwind(struct blk_store *s, struct wblk *b, size_t n, size_t untouched, int err)
 {
 	bool rewrote = false;
 
 	for (size_t i = 0; i < n; i++) {
-		rewrote |= b[i].rewrite;
-		if (b[i].fresh && !b[i].rewrite)
+		if (b[i].rewrite && i < untouched)
+			rewrote = true;
+		else if (b[i].rewrite)
+			meta_rehash(&s->m, b[i].slot, &(struct blk_hash){ .lo = b[i].was });
+		else if (b[i].fresh)
 			meta_drop(&s->m, b[i].slot);
 	}
 	return rewrote ? store_fail(s, err, "cannot rewrite blocks in the data file") : err;
 }
 
 /* Writes the fresh blocks, one write per run of consecutive slots; with
- * or without the lock (install_concurrent()). */
-static int write_fresh(struct blk_store *s, const struct wblk *b, size_t n)
+ * or without the lock (install_concurrent()). On failure *untouched is the
+ * first block past the run that failed: none from there on was written. */
+static int write_fresh(struct blk_store *s, const struct wblk *b, size_t n, size_t *untouched)
 {
 	struct iovec iov[WBATCH];
 
@@ -322,6 +330,7 @@ static int write_fresh(struct blk_store *s, const struct wblk *b, size_t n)
 		if (r != len) {
 			int err = r < 0 ? -errno : -ENOSPC;
 			blk_err("cannot write the data file: %s", strerror(-err));
+			*untouched = i;
 			return err;
 		}
 	}
@@ -403,6 +412,7 @@ static int place_blocks(struct blk_vol *v, uint64_t lba, struct wblk *b, size_t 
 		if (!w->slot && rewritable(s, b, found, old)) {
 			w->slot = old;
 			w->fresh = w->rewrite = *rewrites = true;
+			w->was = s->m.slots[old] & SLOT_HASH;
 			/* Now, not when J_REHASH is applied: the lookup above has
 			 * the new entry's cache lines, the prefetch the old one's.
 			 * Nothing reads the slot before the records are logged: a
@@ -439,6 +449,9 @@ static int log_blocks(struct blk_vol *v, uint64_t lba, const struct wblk *b, siz
 		if (!err && v->map[lba + i] != b[i].slot)
 			err = store_change(s, J_MAP, &m, sizeof(m));
 	}
+	for (size_t i = 0; i < n && err; i++)
+		if (b[i].rewrite)	/* memory has its new hash, and its bytes changed (I5) */
+			return store_fail(s, err, "cannot log blocks rewritten in place");
 	return err;
 }
 
@@ -449,11 +462,12 @@ static int install(struct blk_vol *v, uint64_t lba, struct wblk *b, size_t n)
 {
 	struct blk_store *s = vol_store(v);
 	bool rewrites;
+	size_t untouched = 0;
 	int err = place_blocks(v, lba, b, n, &rewrites);
 
 	if (!err)
-		err = write_fresh(s, b, n);
-	return err ? unwind(s, b, n, err) : log_blocks(v, lba, b, n);
+		err = write_fresh(s, b, n, &untouched);
+	return err ? unwind(s, b, n, untouched, err) : log_blocks(v, lba, b, n);
 }
 
 /* As install(), but the data goes to its new slots with the lock dropped,
@@ -467,23 +481,24 @@ static int install_concurrent(struct blk_vol *v, uint64_t lba, struct wblk *b, s
 {
 	struct blk_store *s = vol_store(v);
 	bool rewrites, fresh = false;
+	size_t untouched = 0;
 	int err = place_blocks(v, lba, b, n, &rewrites);
 
 	for (size_t i = 0; i < n; i++)
 		fresh |= b[i].fresh;
 	if (err || rewrites || !fresh) {
 		if (!err)
-			err = write_fresh(s, b, n);
-		return err ? unwind(s, b, n, err) : log_blocks(v, lba, b, n);
+			err = write_fresh(s, b, n, &untouched);
+		return err ? unwind(s, b, n, untouched, err) : log_blocks(v, lba, b, n);
 	}
 	uint64_t changes = s->m.changes;
 	pthread_rwlock_unlock(&s->lock);
-	err = write_fresh(s, b, n);
+	err = write_fresh(s, b, n, &untouched);
 	pthread_rwlock_wrlock(&s->lock);
 	if (err)
-		return unwind(s, b, n, err);
+		return unwind(s, b, n, untouched, err);
 	if (s->m.changes != changes) {
-		unwind(s, b, n, 0);
+		unwind(s, b, n, n, 0);
 		return install(v, lba, b, n);
 	}
 	return log_blocks(v, lba, b, n);

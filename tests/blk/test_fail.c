@@ -150,3 +150,29 @@ Test(fail, checkpoint_failure)
 	cr_assert_eq(rmdir(path), 0);
 	reopen_expect(1);
 }
+
+/* A batch whose write fails before it reaches a block it rewrites in place
+ * leaves that block as it was: readable, its old hash back in the slot
+ * table and the index; nothing was written, so the store goes on. */
+Test(fail, a_write_failing_before_a_rewrite_leaves_the_block_as_it_was)
+{
+	uint8_t two[2 * BS];
+
+	write_block(1, 1, 0);	/* since the last commit, one reference: rewritten in place */
+	uint32_t slot = v->map[1];
+	pattern(two, 3, 0);	/* block 0 needs a new slot, written first */
+	pattern(two + BS, 2, 1);
+	int saved = swap_fd(&st->datafd, "/dev/full");
+	cr_expect_eq(blk_write(v, two, 0, sizeof(two), 0), -ENOSPC);
+	cr_assert_eq(dup2(saved, st->datafd), st->datafd);
+	close(saved);
+	cr_expect_eq(v->map[1], slot);
+	expect_block(1, 1);
+	expect_block(0, 0);
+	pattern(two, 1, 1);	/* block 1's old content, at block 2: the store has not failed */
+	cr_expect_eq(blk_write(v, two, 2 * BS, BS, 0), 0);
+	cr_expect_eq(v->map[2], slot, "block 2 shares block 1's slot, found by its old hash");
+	cr_expect_eq(blk_flush(st), 0);
+	struct blk_fsck r;
+	cr_expect_eq(blk_fsck(st, false, &r), 0);
+}
