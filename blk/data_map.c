@@ -5,10 +5,12 @@
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <ucontext.h>
+#include <unistd.h>
 #include "blk/data_map.h"
 
 /* Mapped room beyond what the file needs: twice its size, at least this. */
@@ -18,26 +20,48 @@ static __thread sigjmp_buf *volatile copy_guard;	/* set while this thread copies
 static struct sigaction sigbus_before;
 static pthread_once_t sigbus_once = PTHREAD_ONCE_INIT;
 
+/* Faults the kernel raises on the access itself, and raises again (forced)
+ * if it runs again: past the end of a file, an I/O error, misalignment. */
+static bool repeats(const siginfo_t *si)
+{
+	return si->si_code == BUS_ADRALN || si->si_code == BUS_ADRERR || si->si_code == BUS_OBJERR;
+}
+
 static void on_sigbus(int sig, siginfo_t *si, void *ctx)
 {
-	if (copy_guard)
-		siglongjmp(*copy_guard, 1);
+	static const char msg[] = "beyond: SIGBUS (sent, or a machine check): ending the process\n";
+
+	if (copy_guard && (repeats(si) || si->si_code == BUS_MCEERR_AR))
+		siglongjmp(*copy_guard, 1);	/* the page could not be read: EIO */
 	if (sigbus_before.sa_flags & SA_SIGINFO)
 		sigbus_before.sa_sigaction(sig, si, ctx);
 	else if (sigbus_before.sa_handler != SIG_DFL && sigbus_before.sa_handler != SIG_IGN)
 		sigbus_before.sa_handler(sig);
-	else	/* the access runs again with SIGBUS blocked: the kernel then ends the process
-		 * with it, as before (no system call: a filtered thread may not change actions) */
+	else if (repeats(si))	/* runs again with SIGBUS blocked: the kernel ends the process
+				 * with it, as before (no system call: a filtered thread may
+				 * not change signal actions) */
 		sigaddset(&((ucontext_t *)ctx)->uc_sigmask, SIGBUS);
+	else if (sigbus_before.sa_handler == SIG_DFL) {
+		/* One that would not come again (kill(), or KVM's machine check to a vCPU,
+		 * which it would retry forever): end here, as close to before as a
+		 * filtered thread may. */
+		if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0) {
+			/* nothing more to say */
+		}
+		_exit(128 + SIGBUS);
+	}
 }
 
-/* SA_NODEFER: a copy left through siglongjmp() leaves SIGBUS unblocked. */
+/* SA_NODEFER: a copy left through siglongjmp() leaves SIGBUS unblocked.
+ * The action before is read first, so that a SIGBUS right after the new
+ * one is in place finds it. */
 static void sigbus_install(void)
 {
 	struct sigaction sa = { .sa_sigaction = on_sigbus, .sa_flags = SA_SIGINFO | SA_NODEFER };
 
 	sigemptyset(&sa.sa_mask);
-	sigaction(SIGBUS, &sa, &sigbus_before);
+	sigaction(SIGBUS, NULL, &sigbus_before);
+	sigaction(SIGBUS, &sa, NULL);
 }
 
 static uint64_t map_size(uint64_t need)

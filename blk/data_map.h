@@ -7,7 +7,9 @@
  *
  * A page the kernel cannot read (an I/O error) or past the end of a file
  * cut short raises SIGBUS during the copy: data_map_copy() catches it and
- * fails with -EIO. A SIGBUS anywhere else goes where it went before.
+ * fails with -EIO. A SIGBUS anywhere else goes where it went before. The
+ * first data_map_init() installs the handler (rt_sigaction): the first
+ * store must be opened before a seccomp filter forbids that call.
  *
  * The mapping reaches beyond the end of the file so that the file can
  * grow under it; data_map_grow() extends it, with nothing reading it.

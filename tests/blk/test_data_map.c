@@ -2,8 +2,9 @@
  * the end of a file cut short fails with -EIO (and the next one works),
  * the mapping grows over a file that grew, a SIGBUS outside a copy goes
  * where it went before (a handler, or the end of the process, also from a
- * thread under a seccomp filter); and through the store, a data file cut
- * short under an open store makes reads fail with the block named. */
+ * thread under a seccomp filter and when sent with kill()); and through
+ * the store, a data file cut short under an open store makes reads fail
+ * with the block named. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -139,6 +140,25 @@ Test(data_map, a_sigbus_elsewhere_still_ends_the_process)
 	int status = touch_past_end(NULL, -1);
 
 	cr_expect(WIFSIGNALED(status) && WTERMSIG(status) == SIGBUS, "status %#x", status);
+}
+
+/* One sent with kill() would not come again: the process ends at once. */
+Test(data_map, a_sigbus_sent_ends_the_process)
+{
+	struct data_map dm;
+	pid_t pid = fork();
+	int status;
+
+	cr_assert_geq(pid, 0);
+	if (!pid) {
+		alarm(10);
+		data_map_init(&dm, fd, BS);
+		cr_assert_eq(seccomp_enter(SECCOMP_IO), 0);
+		raise(SIGBUS);
+		_exit(0);
+	}
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 128 + SIGBUS, "status %#x", status);
 }
 
 /* An I/O thread may not change signal actions (its filter traps
