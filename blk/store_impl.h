@@ -44,7 +44,8 @@
  *      references belongs to the write in progress (its bytes may not be
  *      on disk yet: compare them in memory) or was left by a failed one;
  *      so does one that the write in progress rewrites in place, indexed
- *      under its new hash from the moment the write decides so.
+ *      under its new hash from the moment the write decides so (and under
+ *      its old one again if the write fails before writing it).
  *      Background dedup indexes new slots only in blk_dedup().
  *  I9  A spare slot (bit set in freemap[SPARE]) is free and its block
  *      still takes disk space, often still cached: allocation takes spares
