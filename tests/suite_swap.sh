@@ -31,12 +31,15 @@ t_expect "limit too small for the monitor's tables" 1 "$BEYOND" run --mem 96M --
 t_grep "says why" "$T_TMP/err" 'too small|must hold'
 
 # A killed monitor leaves no swap file: it is unlinked as soon as it is open.
-run_swap swap hotcold 48M 1000 >/dev/null 2>&1 &
+# (Not through run_swap: $! must be the monitor, not a subshell around it.)
+"$BEYOND" run --mem 96M --mem-limit 24M --swap "$SW" --timeout 60 swap hotcold 48M 1000 >/dev/null 2>&1 &
 pid=$!
 sleep 1
 if [ -n "$(ls -A "$SW")" ]; then t_fail "no swap file visible while running" "$(ls "$SW")"; else t_pass "no swap file visible while running"; fi
 kill -9 $pid 2>/dev/null
 wait $pid 2>/dev/null
+status=$?
+if [ "$status" = 137 ]; then t_pass "the monitor was killed (status 137)"; else t_fail "the monitor was killed" "status $status"; fi
 if [ -n "$(ls -A "$SW")" ]; then t_fail "kill -9 leaves no swap file" "$(ls "$SW")"; else t_pass "kill -9 leaves no swap file"; fi
 
 t_expect "--swap-keep keeps it" 0 run_swap --swap-keep swap sweep 48M 1
