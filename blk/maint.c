@@ -59,7 +59,7 @@ int blk_stat(struct blk_store *s, struct blk_stats *st)
 	st->physical_bytes = disk_usage(s, "data") + disk_usage(s, "meta0") + disk_usage(s, "meta1") +
 			     disk_usage(s, "journal0") + disk_usage(s, "journal1");
 	st->index_bytes = blk_index_bytes(&s->m.ix) + (uint64_t)s->m.slotcap * sizeof(*s->m.slots) +
-			  ((uint64_t)s->m.slotcap + 63) / 64 * 2 * sizeof(uint64_t);
+			  ((uint64_t)s->m.slotcap + 63) / 64 * FREEMAPS * sizeof(uint64_t);
 	pthread_rwlock_unlock(&s->lock);
 	return 0;
 }

@@ -28,7 +28,7 @@ int meta_reserve(struct blk_meta *m, uint64_t n)
 		return -ENOMEM;
 	m->slots = w;
 	size_t words = (cap + 63) / 64, had = ((size_t)m->slotcap + 63) / 64;
-	for (uint64_t **map = m->freemap; map < m->freemap + 2; map++) {
+	for (uint64_t **map = m->freemap; map < m->freemap + FREEMAPS; map++) {
 		uint64_t *f = realloc(*map, words * sizeof(*f));
 		if (!f)
 			return -ENOMEM;
@@ -102,10 +102,15 @@ static bool map_bit(const uint64_t *map, uint32_t slot)
 	return map[slot / 64] >> (slot % 64) & 1;
 }
 
+static void map_put(struct blk_meta *m, int k, uint32_t slot)
+{
+	m->freemap[k][slot / 64] |= 1ull << (slot % 64);
+	m->nfree[k]++;
+}
+
 void meta_free_put(struct blk_meta *m, uint32_t slot)
 {
-	m->freemap[FREE][slot / 64] |= 1ull << (slot % 64);
-	m->nfree[FREE]++;
+	map_put(m, FREE, slot);
 }
 
 void meta_free_take(struct blk_meta *m, uint32_t slot)
@@ -126,9 +131,8 @@ bool meta_is_spare(const struct blk_meta *m, uint32_t slot)
 static void make_spare(struct blk_meta *m, uint32_t slot)
 {
 	m->slots[slot] = 0;
-	meta_free_put(m, slot);
-	m->freemap[SPARE][slot / 64] |= 1ull << (slot % 64);
-	m->nfree[SPARE]++;
+	map_put(m, FREE, slot);
+	map_put(m, SPARE, slot);
 }
 
 /* The first run of set bits of map at or after from: *first, *n (0: none). */

@@ -87,7 +87,8 @@ _Static_assert(sizeof(struct j_slot) == 24 && sizeof(struct j_map) == 16 &&
 
 struct blk_meta;
 
-enum { FREE, SPARE, GROWN };	/* the slot bitmaps; GROWN: slots past the old end */
+/* The slot bitmaps, and (GROWN) where meta_alloc() took slots past the old end. */
+enum { FREE, SPARE, FREEMAPS, GROWN = FREEMAPS };
 
 struct blk_vol {
 	struct blk_meta *m;
@@ -112,7 +113,7 @@ struct blk_meta {
 	/* Bitmaps, a bit per slot: [FREE] free (a hole or spare), [SPARE]
 	 * free with its block still on disk (I9); their counts of set bits,
 	 * and where the next search in each starts. */
-	uint64_t *freemap[2];
+	uint64_t *freemap[FREEMAPS];
 	uint32_t nfree[2], cursor[2];
 	int last_from;			/* where meta_alloc() took its last run */
 	uint64_t changes;		/* slots freed or rewritten in place, ever */

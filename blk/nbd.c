@@ -12,10 +12,10 @@
  * the whole store durable (blk_flush()), which covers writes completed on
  * every connection: hence multi-conn. A connection that wrote BEHIND bytes
  * since its last flush flushes behind its writes (see write_behind()).
- * With structured replies a READ sends
- * the zeros the volume's map knows of as hole chunks. Each thread keeps its
- * request buffer for reuse. Options we do not implement (TLS) are refused
- * with NBD_REP_ERR_UNSUP, which clients handle by falling back.
+ * With structured replies a READ sends the zeros the volume's map knows of
+ * as hole chunks. Each thread keeps its request buffer for reuse. Options
+ * we do not implement (TLS) are refused with NBD_REP_ERR_UNSUP, which
+ * clients handle by falling back.
  */
 #include <endian.h>
 #include <errno.h>
@@ -684,9 +684,10 @@ static int do_block_status(struct conn *c, struct req *r)
  * before a request likely to be long: a FLUSH, a large WRITE (the next
  * payload arrives while this one is stored), a READ of much data once its
  * extents are known (not one of holes: a hand-off per READ of a 1 MiB
- * hole doubled the context switches). A leader starts a thread when none is idle, up to WORKERS. The
- * watcher wakes every WATCH_MS while the connection is busy and sleeps while
- * it is quiet, until the leader serves again. On an empty disk (hole
+ * hole doubled the context switches). A leader starts a thread when none
+ * is idle, up to WORKERS. The watcher wakes every WATCH_MS while the
+ * connection is busy and sleeps while it is quiet, until the leader serves
+ * again. On an empty disk (hole
  * replies: the cost of a request alone) `qemu-img bench` 64K qd8 made 1.9
  * context switches per request with a reading thread handing requests to
  * workers, 0.14 this way (qemu-nbd: 0.14).

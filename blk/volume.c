@@ -455,19 +455,25 @@ static int log_blocks(struct blk_vol *v, uint64_t lba, const struct wblk *b, siz
 	return err;
 }
 
+/* Writes a batch that place_blocks() placed (or failed to, err) and logs
+ * its records, or unwinds it; the caller holds the write lock. */
+static int write_and_log(struct blk_vol *v, uint64_t lba, struct wblk *b, size_t n, int err)
+{
+	size_t untouched = 0;
+
+	if (!err)
+		err = write_fresh(vol_store(v), b, n, &untouched);
+	return err ? unwind(vol_store(v), b, n, untouched, err) : log_blocks(v, lba, b, n);
+}
+
 /* Points blocks lba .. lba+n-1 at their new content, sharing equal blocks;
  * all or nothing until the records are logged (then only a failed store or
  * no memory stops it halfway). The caller holds the write lock. */
 static int install(struct blk_vol *v, uint64_t lba, struct wblk *b, size_t n)
 {
-	struct blk_store *s = vol_store(v);
 	bool rewrites;
-	size_t untouched = 0;
-	int err = place_blocks(v, lba, b, n, &rewrites);
 
-	if (!err)
-		err = write_fresh(s, b, n, &untouched);
-	return err ? unwind(s, b, n, untouched, err) : log_blocks(v, lba, b, n);
+	return write_and_log(v, lba, b, n, place_blocks(v, lba, b, n, &rewrites));
 }
 
 /* As install(), but the data goes to its new slots with the lock dropped,
@@ -486,11 +492,8 @@ static int install_concurrent(struct blk_vol *v, uint64_t lba, struct wblk *b, s
 
 	for (size_t i = 0; i < n; i++)
 		fresh |= b[i].fresh;
-	if (err || rewrites || !fresh) {
-		if (!err)
-			err = write_fresh(s, b, n, &untouched);
-		return err ? unwind(s, b, n, untouched, err) : log_blocks(v, lba, b, n);
-	}
+	if (err || rewrites || !fresh)
+		return write_and_log(v, lba, b, n, err);
 	uint64_t changes = s->m.changes;
 	pthread_rwlock_unlock(&s->lock);
 	err = write_fresh(s, b, n, &untouched);

@@ -202,11 +202,12 @@ const char *vm_option(const struct vm *vm, const char *name, unsigned nth)
 
 const char *vm_last_option(const struct vm *vm, const char *name, const char *dflt)
 {
-	const char *v = dflt, *n;
-
-	for (unsigned i = 0; (n = vm_option(vm, name, i)); i++)
-		v = n;
-	return v;
+	for (unsigned i = vm->cfg.n_options; i-- > 0;) {
+		const struct vm_option *o = &vm->cfg.options[i];
+		if (strcmp(o->name, name) == 0)
+			return o->value ? o->value : "";
+	}
+	return dflt;
 }
 
 void **vm_module_data(struct vm *vm, const struct module *m)
